@@ -1,0 +1,3 @@
+from privacy_router.cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""The service function behind every proxied endpoint: run the pipeline, forward, audit the outcome.
+
+``forward`` and ``audit_outcome`` are the last two pipeline steps (see pipeline.py); they live here
+because a streamed answer finishes long after the handler has returned its response object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from privacy_router import metrics
+from privacy_router.api.responses import error_body, error_response
+from privacy_router.audit.records import completion_record
+from privacy_router.errors import RequestBlocked, RouterError, UpstreamError
+from privacy_router.gateway import Gateway
+from privacy_router.pipeline import RequestContext, authenticate, run_until_forward
+from privacy_router.transform.restore import restore_response
+from privacy_router.transform.stream import SSERestorer
+from privacy_router.types import Principal
+
+log = structlog.get_logger("privacy_router.proxy")
+
+DONE = b"data: [DONE]"
+
+
+def _route_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id, "x-privacy-route": ctx.route}
+    if ctx.audit_id:
+        headers["x-privacy-audit-id"] = ctx.audit_id
+    return headers
+
+
+async def handle(request: Request, endpoint: str, upstream_path: str) -> Response:
+    gw: Gateway = request.app.state.gateway
+    ctx = RequestContext(
+        gw=gw,
+        endpoint=endpoint,
+        upstream_path=upstream_path,
+        headers=request.headers,
+        header_items=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+        raw_body=await request.body(),
+    )
+    try:
+        await run_until_forward(ctx)
+    except RouterError as exc:
+        _finish_log(ctx, exc.status_code, "refused" if not isinstance(exc, RequestBlocked) else "blocked")
+        return error_response(exc, _route_headers(ctx))
+    if ctx.stream:
+        return await _forward_stream(ctx)
+    return await _forward(ctx)
+
+
+async def _forward(ctx: RequestContext) -> Response:
+    backend = ctx.backend
+    if backend is None:
+        raise RouterError("pipeline order: forward needs a backend")
+    t0 = time.perf_counter()
+    try:
+        upstream = await backend.send(ctx.upstream_path, ctx.forward_payload, request_id=ctx.request_id)
+    except UpstreamError as exc:
+        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=exc.code or "error").inc()
+        _audit_outcome(ctx, exc.status_code, "upstream_error", t0, None)
+        return error_response(exc, _route_headers(ctx))
+    if upstream.status >= 400 or not isinstance(upstream.json, dict):
+        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=f"http_{upstream.status}").inc()
+        status = upstream.status if upstream.status >= 400 else 502
+        _audit_outcome(ctx, status, "upstream_error", t0, None)
+        return JSONResponse(
+            _upstream_error_body(upstream.json, status), status_code=status, headers=_route_headers(ctx)
+        )
+    body = upstream.json
+    if ctx.vault is not None:
+        body = restore_response(ctx.endpoint, body, ctx.vault)
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+    _audit_outcome(ctx, 200, "ok", t0, usage)
+    return JSONResponse(body, headers=_route_headers(ctx))
+
+
+def _upstream_error_body(body: Any, status: int) -> dict[str, Any]:
+    """Normalise vLLM's flat, nested and string-valued error bodies to OpenAI's shape."""
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        message = err.get("message")
+        return error_body(
+            message if isinstance(message, str) else "upstream error",
+            str(err.get("type") or "upstream_error"),
+            str(err.get("code")) if err.get("code") is not None else f"upstream_{status}",
+        )
+    return error_body(
+        err if isinstance(err, str) else "upstream error", "upstream_error", f"upstream_{status}"
+    )
+
+
+async def _forward_stream(ctx: RequestContext) -> Response:
+    backend = ctx.backend
+    if backend is None:
+        raise RouterError("pipeline order: forward needs a backend")
+    t0 = time.perf_counter()
+    stack = contextlib.AsyncExitStack()
+    try:
+        upstream = await stack.enter_async_context(
+            backend.stream(ctx.upstream_path, ctx.forward_payload, request_id=ctx.request_id)
+        )
+    except UpstreamError as exc:
+        await stack.aclose()
+        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=exc.code or "error").inc()
+        _audit_outcome(ctx, exc.status_code, "upstream_error", t0, None)
+        return error_response(exc, _route_headers(ctx))
+    if upstream.status >= 400:
+        raw = b"".join([c async for c in upstream.aiter_bytes()])
+        await stack.aclose()
+        try:
+            parsed: Any = json.loads(raw)
+        except ValueError:
+            parsed = None
+        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=f"http_{upstream.status}").inc()
+        _audit_outcome(ctx, upstream.status, "upstream_error", t0, None)
+        return JSONResponse(
+            _upstream_error_body(parsed, upstream.status),
+            status_code=upstream.status,
+            headers=_route_headers(ctx),
+        )
+    restorer = SSERestorer(ctx.vault, ctx.endpoint) if ctx.vault is not None else None
+
+    async def relay() -> AsyncIterator[bytes]:
+        outcome = "truncated"
+        tail = b""
+        try:
+            async for chunk in upstream.aiter_bytes():
+                out = restorer.feed(chunk) if restorer else chunk
+                if out:
+                    yield out
+                tail = (tail + chunk)[-64:]
+                if DONE in tail:
+                    outcome = "ok"
+            if restorer:
+                rest = restorer.finish()
+                if rest:
+                    yield rest
+            if outcome != "ok":
+                # The upstream closed without [DONE]: say so in-band; never fabricate [DONE].
+                yield _stream_error_event("upstream closed the stream before it finished")
+        except UpstreamError:
+            metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind="stream_truncated").inc()
+            yield _stream_error_event("upstream failed in the middle of the stream")
+        except BaseException:
+            outcome = "client_cancelled"
+            raise
+        finally:
+            await stack.aclose()
+            _audit_outcome(ctx, 200, outcome, t0, None)
+
+    return StreamingResponse(relay(), media_type="text/event-stream", headers=_route_headers(ctx))
+
+
+def _stream_error_event(message: str) -> bytes:
+    body = {
+        "error": {"message": message, "type": "upstream_error", "param": None, "code": "stream_truncated"}
+    }
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def _audit_outcome(
+    ctx: RequestContext, status: int, outcome: str, t0: float, usage: dict[str, Any] | None
+) -> None:
+    """Last pipeline step: the completion record. A failure here is logged and counted; the
+    decision record already proves where the request went."""
+    latency_ms = (time.perf_counter() - ctx.started) * 1000
+    ctx.timings_ms["upstream"] = (time.perf_counter() - t0) * 1000
+    if ctx.audit_id is not None:
+        record = completion_record(
+            request_id=ctx.request_id,
+            decision_record_id=ctx.audit_id,
+            status=status,
+            outcome=outcome,
+            latency_ms=round(latency_ms, 3),
+            usage=usage,
+            backend=ctx.backend.name if ctx.backend else None,
+            principal=ctx.principal,
+        )
+        try:
+            ctx.gw.audit.append(record)
+        except Exception:
+            metrics.FAIL_CLOSED.labels(reason="audit_completion").inc()
+            log.error("audit_completion_failed", request_id=ctx.request_id)
+    _finish_log(ctx, status, outcome)
+
+
+def _finish_log(ctx: RequestContext, status: int, outcome: str) -> None:
+    metrics.REQUESTS.labels(endpoint=ctx.endpoint, route=ctx.route, status=str(status)).inc()
+    log.info(
+        "request",
+        request_id=ctx.request_id,
+        endpoint=ctx.endpoint,
+        tenant=ctx.principal.tenant if ctx.principal else None,
+        route=ctx.route,
+        backend=ctx.backend.name if ctx.backend else None,
+        entity_types=ctx.entity_types(),
+        status=status,
+        outcome=outcome,
+        timings_ms={k: round(v, 2) for k, v in ctx.timings_ms.items()},
+        audit_id=ctx.audit_id,
+    )
+
+
+async def authenticated_principal(request: Request) -> Principal:
+    """Authenticate a non-proxied request (e.g. /v1/models); raises Unauthorized."""
+    ctx = RequestContext(
+        gw=request.app.state.gateway,
+        endpoint="models",
+        upstream_path="",
+        headers=request.headers,
+        header_items=[],
+        raw_body=b"",
+    )
+    await authenticate(ctx)
+    if ctx.principal is None:
+        raise RouterError("authenticate did not set a principal")
+    return ctx.principal

@@ -1,0 +1,99 @@
+"""The audit store contract: one Protocol, one file per implementation (sqlite.py, postgresql.py).
+
+A store owns the chain: it assigns ``seq`` (gap-free from 1), ``ts`` and ``record_id``, puts them
+into the record, canonicalises it (canonical.py), links it to the previous ``entry_hash`` and makes
+the row durable before ``append`` returns. Callers build records with records.py only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
+
+# Keys the store writes into every record; a caller-supplied record must not contain them.
+STORE_KEYS: tuple[str, ...] = ("seq", "ts", "record_id")
+RECORD_TYPES: tuple[str, ...] = ("decision", "completion", "admin", "audit_query")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that a record is durable: its position and hash in the chain."""
+
+    seq: int
+    record_id: str
+    entry_hash: str  # hex
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One row as stored. ``canon`` is the exact hashed bytes; the other text columns are copies
+    of canonical values kept for indexing (verify.py checks they agree)."""
+
+    seq: int
+    record_id: str
+    ts: str
+    record_type: str
+    request_id: str | None
+    tenant: str | None
+    action: str | None
+    canon: bytes
+    prev_hash: bytes
+    entry_hash: bytes
+
+
+class AuditStore(Protocol):
+    def append(self, record: dict[str, Any]) -> Receipt:
+        """Add ``record`` to the chain. Thread-safe; durable when it returns.
+
+        Raises ``errors.AuditWriteError`` (the request must then fail closed)."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``errors.AuditWriteError`` if an append would fail now (for /readyz)."""
+        ...
+
+    def iter_rows(self, start_seq: int = 1) -> Iterator[StoredRow]:
+        """Rows in seq order from ``start_seq``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class QueryableStore(AuditStore, Protocol):
+    """A store that can filter on its indexed columns itself (query.py falls back to a scan)."""
+
+    def select_rows(
+        self,
+        *,
+        since_ts: str | None,
+        until_ts: str | None,
+        tenant: str | None,
+        action: str | None,
+        record_type: str | None,
+    ) -> Iterator[StoredRow]: ...
+
+
+def format_ts(dt: datetime) -> str:
+    """UTC RFC 3339 with milliseconds and a ``Z``: ``2026-01-31T09:15:02.123Z``.
+
+    Fixed width, so string order is time order (query.py relies on that). Naive datetimes are
+    taken as UTC."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def index_columns(record: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+    """(record_type, request_id, tenant, action) as copied into indexed columns.
+
+    The single definition used by stores when writing and by verify.py when checking."""
+    principal = record.get("principal")
+    tenant = principal.get("tenant") if isinstance(principal, dict) else None
+    values = (record.get("record_type"), record.get("request_id"), tenant, record.get("action"))
+    if not isinstance(values[0], str) or not all(v is None or isinstance(v, str) for v in values[1:]):
+        raise ValueError("record_type, request_id, principal.tenant and action must be strings")
+    return values[0], values[1], values[2], values[3]

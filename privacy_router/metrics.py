@@ -1,0 +1,26 @@
+"""Prometheus metrics. Labels carry actions, steps, reasons and backend names: never content."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+DECISIONS = Counter("privacy_router_decisions_total", "Routing decisions by action.", ["action"])
+REQUESTS = Counter(
+    "privacy_router_requests_total",
+    "Requests answered, by endpoint, route and status.",
+    ["endpoint", "route", "status"],
+)
+FAIL_CLOSED = Counter(
+    "privacy_router_fail_closed_total",
+    "Requests refused or kept on-prem because a dependency failed.",
+    ["reason"],
+)
+STEP_SECONDS = Histogram(
+    "privacy_router_step_seconds",
+    "Time spent in each pipeline step.",
+    ["step"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+UPSTREAM_ERRORS = Counter(
+    "privacy_router_upstream_errors_total", "Upstream failures by backend.", ["backend", "kind"]
+)

@@ -1,0 +1,430 @@
+"""The request path, as a list of small named steps with one signature.
+
+    authenticate -> parse -> extract -> detect -> decide -> transform -> audit_decision
+        -> forward -> audit_outcome
+
+Each step takes the per-request ``RequestContext`` and fills in its part. Stopping early is an
+exception: ``RequestBlocked`` (the policy said block) is control flow, documented as such; every
+other ``RouterError`` is a refusal with its own status. ``forward`` and ``audit_outcome`` live in
+``api/proxy.py`` because their shape depends on streaming; everything before them is here, and is
+identical for every endpoint.
+
+Invariants kept by this module (each has a test):
+- nothing reaches a backend before ``audit_decision`` has committed the decision record;
+- a detector failure or timeout is reported to the policy as ``status: error|timeout`` (which
+  the policy treats as sensitive), never as "clean";
+- a policy failure, or an output that breaks the contract, blocks (503), never routes out;
+- after scrubbing, the payload that would leave is scanned again, and any finding of a scrubbed
+  type fails the request closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from privacy_router import metrics, strictjson
+from privacy_router.audit.records import decision_record, prompt_hmac
+from privacy_router.config import BackendSettings
+from privacy_router.errors import (
+    AuditWriteError,
+    BadRequest,
+    DetectionError,
+    PolicyUnavailable,
+    RequestBlocked,
+    RouterError,
+    ScrubError,
+    Unauthorized,
+)
+from privacy_router.extract import extract
+from privacy_router.gateway import Gateway
+from privacy_router.transform.scrub import scrub
+from privacy_router.transform.vault import Vault
+from privacy_router.types import Decision, DetectionResult, Extraction, Finding, Principal
+from privacy_router.upstream.base import Backend
+
+log = structlog.get_logger("privacy_router.pipeline")
+
+# Client hints, strictest first. A hint can only make routing stricter (DESIGN.md invariants).
+CLASSIFICATION_HEADER = "x-data-classification"
+_HINT_RANK = {"credentials": 6, "pci": 5, "phi": 4, "confidential": 3, "pii": 2, "internal": 1, "public": 0}
+
+# Parameters that make a backend return raw tokens or echo the prompt. On the scrubbed route those
+# would show placeholders (or, restored, bypass the per-field restore), so they are not forwarded
+# and the answer carries no logprobs (protocol.md §7).
+_TOKEN_LEVEL_PARAMS = ("logprobs", "top_logprobs", "echo", "prompt_logprobs", "return_token_ids", "return_prompt_text")
+
+# Which endpoint needs which top-level field, and what type it must have.
+_REQUIRED = {
+    "chat.completions": ("messages", list),
+    "completions": ("prompt", (str, list)),
+    "embeddings": ("input", (str, list)),
+}
+
+
+@dataclass
+class RequestContext:
+    gw: Gateway
+    endpoint: str  # "chat.completions" | "completions" | "embeddings"
+    upstream_path: str  # "/chat/completions", relative to a backend's /v1
+    headers: Mapping[str, str]
+    header_items: list[tuple[str, str]]
+    raw_body: bytes
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    declared_classification: str | None = None
+    extraction: Extraction | None = None
+    detection: DetectionResult | None = None
+    policy_input: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
+    backend: Backend | None = None
+    vault: Vault | None = None
+    forward_payload: dict[str, Any] = field(default_factory=dict)
+    audit_id: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.payload.get("stream"))
+
+    @property
+    def route(self) -> str:
+        if self.decision is None:
+            return "blocked"
+        return "blocked" if self.decision.action == "block" else self.decision.action
+
+    def entity_types(self) -> list[str]:
+        if self.detection is None:
+            return []
+        return sorted({f.entity_type for _, f in self.detection.all_findings()})
+
+
+Step = Callable[[RequestContext], Awaitable[None]]
+
+
+async def authenticate(ctx: RequestContext) -> None:
+    settings = ctx.gw.settings
+    auth = ctx.headers.get("authorization", "")
+    key = auth[7:].strip() if auth.lower().startswith("bearer ") else ctx.headers.get("x-api-key", "")
+    if key:
+        principal = settings.principal_for_key(key)
+        if principal is None and not settings.server.insecure_dev:
+            raise Unauthorized("invalid API key")
+        ctx.principal = principal or settings.dev_principal()
+    elif settings.server.insecure_dev:
+        ctx.principal = settings.dev_principal()
+    else:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    if "client" not in ctx.principal.roles and "admin" not in ctx.principal.roles:
+        raise Unauthorized("this key may not call the model endpoints")
+
+
+async def parse(ctx: RequestContext) -> None:
+    payload = strictjson.loads(ctx.raw_body)
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object")
+    required, kind = _REQUIRED[ctx.endpoint]
+    if required not in payload:
+        raise BadRequest(f"missing required field '{required}'", param=required)
+    if not isinstance(payload[required], kind):
+        raise BadRequest(f"field '{required}' has the wrong type", param=required)
+    if "stream" in payload and not isinstance(payload["stream"], bool):
+        raise BadRequest("field 'stream' must be a boolean", param="stream")
+    if "model" in payload and not isinstance(payload["model"], str):
+        raise BadRequest("field 'model' must be a string", param="model")
+    ctx.payload = payload
+    ctx.declared_classification = _strictest_hint(ctx.header_items)
+
+
+def _strictest_hint(header_items: list[tuple[str, str]]) -> str | None:
+    """Every spelling and every duplicate of the classification header is read; the strictest wins."""
+    best: str | None = None
+    for name, value in header_items:
+        if name.lower().replace("_", "-") != CLASSIFICATION_HEADER:
+            continue
+        for part in value.split(","):
+            hint = part.strip().lower()
+            # An unknown label is not "public": treat it as confidential.
+            rank = _HINT_RANK.get(hint, _HINT_RANK["confidential"])
+            label = hint if hint in _HINT_RANK else "confidential"
+            if best is None or rank > _HINT_RANK[best]:
+                best = label
+    return best
+
+
+async def extract_step(ctx: RequestContext) -> None:
+    ctx.extraction = extract(ctx.endpoint, ctx.payload)
+
+
+async def detect(ctx: RequestContext) -> None:
+    extraction = ctx.extraction
+    if extraction is None:
+        raise RouterError("pipeline order: extract must run before detect")
+    texts = [s.text for s in extraction.segments]
+    t0 = time.perf_counter()
+    status = "ok"
+    results: list[list[Finding]] = []
+    try:
+        results = await _analyze(ctx, texts)
+    except TimeoutError:
+        status = "timeout"
+    except Exception:
+        # Detector failure means "sensitive": the policy sees status != ok (fail closed).
+        status = "error"
+    elapsed = time.perf_counter() - t0
+    ctx.timings_ms["detect"] = elapsed * 1000
+    metrics.STEP_SECONDS.labels(step="detect").observe(elapsed)
+    if status != "ok":
+        metrics.FAIL_CLOSED.labels(reason=f"detection_{status}").inc()
+        log.warning("detection_failed", request_id=ctx.request_id, status=status)
+    findings = {seg.path: fs for seg, fs in zip(extraction.segments, results, strict=False) if fs}
+    ctx.detection = DetectionResult(
+        findings=findings, status=status, pack_versions=dict(ctx.gw.detector.pack_versions)
+    )
+
+
+async def _analyze(ctx: RequestContext, texts: list[str]) -> list[list[Finding]]:
+    if not texts:
+        return []
+    loop = asyncio.get_running_loop()
+    fut = loop.run_in_executor(ctx.gw.executor, ctx.gw.detector.analyze, texts)
+    results = await asyncio.wait_for(fut, timeout=ctx.gw.settings.server.detection_timeout_s)
+    if len(results) != len(texts):
+        raise DetectionError("detector returned a result of the wrong length")
+    return results
+
+
+def entity_summary(detection: DetectionResult) -> list[dict[str, Any]]:
+    by_type: dict[str, dict[str, Any]] = {}
+    for path, f in detection.all_findings():
+        e = by_type.setdefault(
+            f.entity_type, {"type": f.entity_type, "count": 0, "max_score": 0.0, "fields": []}
+        )
+        e["count"] += 1
+        e["max_score"] = round(max(e["max_score"], f.score), 4)
+        if path not in e["fields"]:
+            e["fields"].append(path)
+    return [by_type[k] for k in sorted(by_type)]
+
+
+def build_policy_input(ctx: RequestContext) -> dict[str, Any]:
+    principal = ctx.principal
+    detection = ctx.detection
+    extraction = ctx.extraction
+    if principal is None or detection is None or extraction is None:
+        raise RouterError("pipeline order: policy input needs principal, extraction and detection")
+    entities = entity_summary(detection)
+    gw = ctx.gw
+    return {
+        "principal": principal.policy_view(),
+        "request": {
+            "endpoint": ctx.endpoint,
+            "model": ctx.payload.get("model"),
+            "stream": ctx.stream,
+            "unscannable_parts": len(extraction.unscannable),
+            "declared_classification": ctx.declared_classification,
+        },
+        "detection": {
+            "status": detection.status,
+            "categories": gw.detector.categories(e["type"] for e in entities),
+            "entities": entities,
+        },
+        "backends": {
+            "onprem": [
+                {
+                    "name": b.name,
+                    "region": b.region,
+                    "healthy": gw.health.healthy(b.name),
+                    "models": list(_backend_settings(b).models),
+                }
+                for b in gw.onprem
+            ],
+            "external": [
+                {
+                    "name": b.name,
+                    "region": b.region,
+                    "zero_data_retention": _backend_settings(b).zero_data_retention,
+                    "healthy": gw.health.healthy(b.name),
+                }
+                for b in gw.external
+            ],
+        },
+    }
+
+
+def _backend_settings(backend: Backend) -> BackendSettings:
+    settings = getattr(backend, "settings", None)
+    if not isinstance(settings, BackendSettings):
+        raise RouterError("backend adapter exposes no BackendSettings")
+    return settings
+
+
+async def decide(ctx: RequestContext) -> None:
+    ctx.policy_input = build_policy_input(ctx)
+    t0 = time.perf_counter()
+    try:
+        decision = ctx.gw.policy.evaluate(ctx.policy_input)
+    except PolicyUnavailable:
+        metrics.FAIL_CLOSED.labels(reason="policy").inc()
+        raise
+    except Exception as exc:  # any other engine failure is the same as "unavailable"
+        metrics.FAIL_CLOSED.labels(reason="policy").inc()
+        raise PolicyUnavailable("policy evaluation failed") from exc
+    finally:
+        elapsed = time.perf_counter() - t0
+        ctx.timings_ms["policy"] = elapsed * 1000
+        metrics.STEP_SECONDS.labels(step="policy").observe(elapsed)
+    ctx.decision = decision
+    if decision.action != "block":
+        backend = ctx.gw.backend(decision.backend)
+        if backend is None:
+            raise PolicyUnavailable("policy chose a backend that is not configured")
+        # Defence in depth: the kind of backend must match the action, whatever the policy says.
+        if (decision.action == "onprem") != ctx.gw.is_onprem(backend):
+            raise PolicyUnavailable("policy chose a backend of the wrong kind for its action")
+        ctx.backend = backend
+
+
+async def transform(ctx: RequestContext) -> None:
+    decision = ctx.decision
+    if decision is None or decision.action == "block":
+        return
+    payload = dict(ctx.payload)
+    if decision.action == "onprem":
+        payload["model"] = _onprem_model(ctx)
+    if decision.action == "external_scrubbed":
+        t0 = time.perf_counter()
+        extraction, detection = ctx.extraction, ctx.detection
+        if extraction is None or detection is None:
+            raise RouterError("pipeline order: transform needs extraction and detection")
+        ctx.vault = Vault([s.text for s in extraction.segments])
+        payload = scrub(payload, extraction, detection.findings, decision.scrub_entities, ctx.vault)
+        for name in _TOKEN_LEVEL_PARAMS:
+            payload.pop(name, None)
+        await _rescan(ctx, payload, decision.scrub_entities)
+        ctx.timings_ms["scrub"] = (time.perf_counter() - t0) * 1000
+    ctx.forward_payload = payload
+
+
+def _onprem_model(ctx: RequestContext) -> str:
+    """The on-prem model that serves this request: the requested one if the backend serves it,
+    else the configured mapping, else the backend's first model."""
+    requested = ctx.payload.get("model")
+    served = _backend_settings(ctx.backend).models if ctx.backend else ()
+    if isinstance(requested, str) and requested in served:
+        return requested
+    mapped = ctx.gw.settings.model_map.get(requested or "")
+    if mapped:
+        return mapped
+    if served:
+        return served[0]
+    return requested if isinstance(requested, str) else ""
+
+
+async def _rescan(ctx: RequestContext, payload: dict[str, Any], scrubbed_types: tuple[str, ...]) -> None:
+    """Scan what will leave; any residual finding of a scrubbed type fails closed."""
+    extraction = extract(ctx.endpoint, payload)
+    try:
+        results = await _analyze(ctx, [s.text for s in extraction.segments])
+    except Exception as exc:
+        metrics.FAIL_CLOSED.labels(reason="rescan").inc()
+        raise ScrubError("could not verify the scrubbed request") from exc
+    minted = set(ctx.vault.placeholders) if ctx.vault else set()
+    for seg, findings in zip(extraction.segments, results, strict=False):
+        for f in findings:
+            if seg.text[f.start : f.end] in minted:
+                continue
+            # Anything still detected after scrubbing means the scrubber missed a value; even a
+            # type the policy did not list is not sent out (never trade a leak for availability).
+            metrics.FAIL_CLOSED.labels(reason="residual_finding").inc()
+            log.warning("residual_finding", request_id=ctx.request_id, entity_type=f.entity_type)
+            raise ScrubError("residual sensitive value after scrubbing; request not forwarded")
+    if extraction.unscannable:
+        raise ScrubError("scrubbed request still has unscannable parts; request not forwarded")
+    del scrubbed_types
+
+
+async def audit_decision(ctx: RequestContext) -> None:
+    """Write-ahead: the decision record is durable before anything is forwarded."""
+    decision = ctx.decision
+    if decision is None:
+        raise RouterError("pipeline order: audit_decision needs a decision")
+    record_decision(ctx, decision)
+    if decision.action == "block":
+        metrics.DECISIONS.labels(action="block").inc()
+        raise RequestBlocked("request blocked by policy", reasons=list(decision.reasons))
+    metrics.DECISIONS.labels(action=decision.action).inc()
+
+
+def record_decision(ctx: RequestContext, decision: Decision) -> None:
+    gw = ctx.gw
+    principal = ctx.principal
+    if principal is None or ctx.detection is None or ctx.extraction is None:
+        raise RouterError("pipeline order: record_decision needs principal, extraction, detection")
+    backend = gw.backend(decision.backend)
+    record = decision_record(
+        request_id=ctx.request_id,
+        principal=principal,
+        endpoint=ctx.endpoint,
+        model=ctx.payload.get("model") if isinstance(ctx.payload.get("model"), str) else None,
+        decision=decision,
+        backend_region=backend.region if backend else None,
+        policy=gw.policy.info,
+        pack_versions=dict(gw.detector.pack_versions),
+        entities=entity_summary(ctx.detection),
+        categories=list(ctx.policy_input.get("detection", {}).get("categories", [])),
+        unscannable_parts=len(ctx.extraction.unscannable),
+        prompt_hmac=prompt_hmac(gw.hmac_key, [s.text for s in ctx.extraction.segments]),
+        policy_input=ctx.policy_input,
+    )
+    t0 = time.perf_counter()
+    try:
+        receipt = gw.audit.append(record)
+    except AuditWriteError:
+        metrics.FAIL_CLOSED.labels(reason="audit").inc()
+        raise
+    except Exception as exc:
+        metrics.FAIL_CLOSED.labels(reason="audit").inc()
+        raise AuditWriteError("audit store unavailable") from exc
+    finally:
+        elapsed = time.perf_counter() - t0
+        ctx.timings_ms["audit"] = elapsed * 1000
+        metrics.STEP_SECONDS.labels(step="audit").observe(elapsed)
+    ctx.audit_id = receipt.record_id
+
+
+def record_failed_decision(ctx: RequestContext, reason: str) -> None:
+    """Best effort: a request refused by a fail-closed error is audited as a block when possible."""
+    if ctx.principal is None or ctx.extraction is None or ctx.detection is None:
+        return
+    if not ctx.policy_input:
+        ctx.policy_input = build_policy_input(ctx)
+    blocked = Decision(
+        action="block", backend=None, reasons=(reason,), policy_id="privacy_router.fail_closed"
+    )
+    ctx.decision = blocked
+    try:
+        record_decision(ctx, blocked)
+    except Exception:
+        log.error("audit_failed_for_refusal", request_id=ctx.request_id)
+
+
+PRE_FORWARD: list[Step] = [authenticate, parse, extract_step, detect, decide, transform, audit_decision]
+
+
+async def run_until_forward(ctx: RequestContext) -> None:
+    """Run every step before forward. Raises RouterError subclasses to stop (see module doc)."""
+    try:
+        for step in PRE_FORWARD:
+            await step(ctx)
+    except (PolicyUnavailable, ScrubError) as exc:
+        record_failed_decision(ctx, exc.message)
+        raise

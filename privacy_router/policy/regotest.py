@@ -1,0 +1,88 @@
+"""A runner for Rego unit tests (``*_test.rego``), in the spirit of ``opa test``.
+
+Every rule named ``test_*`` in a test file's package is evaluated on its own and passes only when its
+value is exactly ``true``. regopy exposes no coverage or trace API, so this runner cannot report
+which policy lines the tests never reached; ``RegoTestReport.coverage`` says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from privacy_router.policy.loader import engine_error_text, new_interpreter, read_policy_dir
+
+COVERAGE_UNAVAILABLE = "coverage not available: regopy 1.5.2 has no coverage or trace API"
+
+# Rego package clause and test rule heads (OPA: "test rules are rules whose name starts with test_").
+_PACKAGE_RE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_TEST_RULE_RE = re.compile(r"^(test_\w+)\b", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class RegoTestResult:
+    package: str
+    name: str
+    passed: bool
+    error: str | None = None
+
+
+@dataclass
+class RegoTestReport:
+    results: list[RegoTestResult] = field(default_factory=list)
+    coverage: str = COVERAGE_UNAVAILABLE
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and bool(self.results)
+
+
+def discover_tests(sources: dict[str, str]) -> list[tuple[str, str]]:
+    """``(package, rule)`` for every ``test_*`` rule in the ``*_test.rego`` sources, in file order."""
+    found: list[tuple[str, str]] = []
+    for rel in sorted(sources):
+        if not rel.endswith("_test.rego"):
+            continue
+        text = sources[rel]
+        package = _PACKAGE_RE.search(text)
+        if package is None:
+            continue
+        for name in _TEST_RULE_RE.findall(text):
+            if (package.group(1), name) not in found:  # incremental definitions share one name
+                found.append((package.group(1), name))
+    return found
+
+
+def run_tests(policy_dir: Path) -> RegoTestReport:
+    """Load policy, data and tests under ``policy_dir`` and run every test rule.
+
+    Load errors (bad syntax, bad JSON) raise ``ConfigError``.
+    """
+    files = read_policy_dir(policy_dir, include_tests=True)
+    interp = new_interpreter(files)
+    report = RegoTestReport()
+    for package, name in discover_tests(files.modules):
+        try:
+            output = interp.query(f"data.{package}.{name}")
+            ok = output.ok()
+            results = output.results
+        except Exception as exc:  # a broken test is a failed test, not a crashed run
+            report.results.append(RegoTestResult(package, name, False, type(exc).__name__))
+            continue
+        if not ok:
+            report.results.append(RegoTestResult(package, name, False, engine_error_text(interp)))
+        elif len(results) == 1 and results[0].expressions == [True]:
+            report.results.append(RegoTestResult(package, name, True))
+        else:
+            value = "undefined" if not results or not results[0].expressions else "not true"
+            report.results.append(RegoTestResult(package, name, False, value))
+    return report
