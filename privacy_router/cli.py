@@ -2,6 +2,7 @@
 
 serve               run the gateway (service owners point their SDKs at it; operators run it)
 detect              JSONL in, findings out (privacy engineers)
+eval detection      accuracy on labelled datasets, ours vs stock Presidio (privacy engineers)
 policy test|eval    Rego tests and one-off decisions (security teams)
 audit query|verify  read and check the audit log (compliance officers)
 simulate-upstream   a vLLM/OpenAI-compatible test double that records what it receives
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from privacy_router.audit.commands import app as audit_app
-from privacy_router.detection.commands import detect
+from privacy_router.detection.commands import detect, eval_app
 from privacy_router.errors import ConfigError
 from privacy_router.logs import configure_logging
 from privacy_router.policy.commands import app as policy_app
@@ -29,6 +30,7 @@ app.command("detect")(detect)
 app.command("simulate-upstream")(simulate_upstream)
 app.add_typer(policy_app, name="policy", help="Test and evaluate Rego policies.")
 app.add_typer(audit_app, name="audit", help="Query and verify the audit log.")
+app.add_typer(eval_app, name="eval")
 keys_app = typer.Typer(no_args_is_help=True)
 app.add_typer(keys_app, name="keys", help="API key helpers.")
 

@@ -35,6 +35,17 @@ class ServerSettings(_Strict):
     detection_timeout_s: float = Field(default=10.0, gt=0)
     upstream_timeout_s: float = Field(default=120.0, gt=0)
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Hostile-client limits (threats.md 4.4). h11 only caps a head that is still incomplete, so a
+    # whole 20 KiB head arriving in one packet passes it: the count and size are checked again in
+    # HeaderLimits (431). A head trickled slower than header_timeout_s is cut off (slowloris); a
+    # body that takes longer than body_timeout_s gets 408 and the connection is closed.
+    max_header_count: int = Field(default=100, ge=8)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)
+    # Connections + in-flight requests above this get 503 from uvicorn (load shedding); None = no cap.
+    limit_concurrency: int | None = Field(default=None, ge=1)
 
 
 class DetectionSettings(_Strict):
@@ -124,6 +135,32 @@ class ApiKeySettings(PrincipalSettings):
         return v
 
 
+class RateLimitSettings(_Strict):
+    """Token buckets per API key and per tenant: ``rps`` tokens per second, up to ``burst``.
+
+    ``None`` turns a bucket off. ``memory`` keeps the buckets in this process; ``redis`` shares them
+    between replicas (one atomic Lua script per check, on the Redis server's clock).
+    """
+
+    key_rps: float | None = Field(default=50.0, gt=0)
+    key_burst: int = Field(default=100, ge=1)
+    tenant_rps: float | None = Field(default=200.0, gt=0)
+    tenant_burst: int = Field(default=400, ge=1)
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "privacy-router:rl:"
+    redis_timeout_s: float = Field(default=0.25, gt=0)
+
+
+class AuthSettings(_Strict):
+    # A YAML file with more ``api_keys`` entries (a list, or a mapping with an ``api_keys`` list),
+    # re-read when it changes (checked at most every ``reload_interval_s``): keys are added and
+    # revoked without a restart. An invalid file keeps the previous keys (and is logged and counted).
+    keys_file: Path | None = None
+    reload_interval_s: float = Field(default=1.0, ge=0)
+    rate_limit: RateLimitSettings = RateLimitSettings()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRIVACY_ROUTER_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -137,6 +174,7 @@ class Settings(BaseSettings):
     # Which on-prem model serves a request that names an external model (e.g. gpt-4o -> llama-3.1-8b).
     model_map: dict[str, str] = Field(default_factory=dict)
     api_keys: tuple[ApiKeySettings, ...] = ()
+    auth: AuthSettings = AuthSettings()
     # The principal used for every request under --insecure-dev (no API keys).
     default_principal: PrincipalSettings = PrincipalSettings(service="dev", tenant="dev")
 

@@ -6,6 +6,7 @@
     │   ├── PayloadTooLarge (413)
     │   └── UnsupportedPayload       a shape we cannot scan (fails closed: nothing is forwarded)
     ├── Unauthorized (401) / Forbidden (403)
+    ├── RateLimited (429)            a key's or tenant's token bucket is empty; carries Retry-After
     ├── RequestBlocked (403)         control flow: the policy said ``block``; stops the pipeline
     ├── DetectionError (503)         detector raised or timed out: treated as "sensitive"
     ├── PolicyUnavailable (503)      engine error, timeout, undefined or malformed decision
@@ -63,6 +64,18 @@ class Forbidden(RouterError):
     status_code = 403
     error_type = "permission_error"
     code = "forbidden"
+
+
+class RateLimited(RouterError):
+    """A per-key or per-tenant token bucket is empty. OpenAI answers 429 with this type/code."""
+
+    status_code = 429
+    error_type = "requests"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class RequestBlocked(RouterError):

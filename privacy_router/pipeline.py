@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -58,10 +58,17 @@ _HINT_RANK = {"credentials": 6, "pci": 5, "phi": 4, "confidential": 3, "pii": 2,
 # Parameters that make a backend return raw tokens or echo the prompt. On the scrubbed route those
 # would show placeholders (or, restored, bypass the per-field restore), so they are not forwarded
 # and the answer carries no logprobs (protocol.md §7).
-_TOKEN_LEVEL_PARAMS = ("logprobs", "top_logprobs", "echo", "prompt_logprobs", "return_token_ids", "return_prompt_text")
+_TOKEN_LEVEL_PARAMS = (
+    "logprobs",
+    "top_logprobs",
+    "echo",
+    "prompt_logprobs",
+    "return_token_ids",
+    "return_prompt_text",
+)
 
 # Which endpoint needs which top-level field, and what type it must have.
-_REQUIRED = {
+_REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "chat.completions": ("messages", list),
     "completions": ("prompt", (str, list)),
     "embeddings": ("input", (str, list)),
@@ -170,7 +177,7 @@ async def detect(ctx: RequestContext) -> None:
         raise RouterError("pipeline order: extract must run before detect")
     texts = [s.text for s in extraction.segments]
     t0 = time.perf_counter()
-    status = "ok"
+    status: Literal["ok", "error", "timeout"] = "ok"
     results: list[list[Finding]] = []
     try:
         results = await _analyze(ctx, texts)

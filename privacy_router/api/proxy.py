@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+import anyio
 import structlog
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from privacy_router import metrics
 from privacy_router.api.responses import error_body, error_response
@@ -25,10 +27,9 @@ from privacy_router.pipeline import RequestContext, authenticate, run_until_forw
 from privacy_router.transform.restore import restore_response
 from privacy_router.transform.stream import SSERestorer
 from privacy_router.types import Principal
+from privacy_router.upstream.base import UpstreamStream
 
 log = structlog.get_logger("privacy_router.proxy")
-
-DONE = b"data: [DONE]"
 
 
 def _route_headers(ctx: RequestContext) -> dict[str, str]:
@@ -128,43 +129,97 @@ async def _forward_stream(ctx: RequestContext) -> Response:
             status_code=upstream.status,
             headers=_route_headers(ctx),
         )
-    restorer = SSERestorer(ctx.vault, ctx.endpoint) if ctx.vault is not None else None
+    restorer = SSERestorer(ctx.vault, ctx.endpoint, drop_done_after_error=True)
+    return RelayResponse(
+        _relay(ctx, upstream, stack, restorer, t0),
+        media_type="text/event-stream",
+        headers=_route_headers(ctx),
+    )
 
-    async def relay() -> AsyncIterator[bytes]:
-        outcome = "truncated"
-        tail = b""
+
+async def _relay(
+    ctx: RequestContext,
+    upstream: UpstreamStream,
+    stack: contextlib.AsyncExitStack,
+    restorer: SSERestorer,
+    t0: float,
+) -> AsyncIterator[bytes]:
+    """Relay one upstream SSE stream to the client, restoring placeholders on the way.
+
+    Outcomes written to the audit log (completion record):
+    ``ok``: the upstream sent ``[DONE]`` and the client got all of it;
+    ``truncated``: the upstream failed, timed out between chunks (httpx read timeout =
+    ``server.upstream_timeout_s``), closed early or sent an error event: the client gets one
+    in-band error event and never a ``[DONE]``;
+    ``client_cancelled``: the client went away; the upstream connection is closed at once so
+    the backend stops generating (vLLM aborts on disconnect, protocol.md §1.5).
+    """
+    backend_name = ctx.backend.name if ctx.backend else "?"
+    outcome = "client_cancelled"
+    try:
         try:
             async for chunk in upstream.aiter_bytes():
-                out = restorer.feed(chunk) if restorer else chunk
+                out = restorer.feed(chunk)
                 if out:
                     yield out
-                tail = (tail + chunk)[-64:]
-                if DONE in tail:
-                    outcome = "ok"
-            if restorer:
-                rest = restorer.finish()
-                if rest:
-                    yield rest
-            if outcome != "ok":
-                # The upstream closed without [DONE]: say so in-band; never fabricate [DONE].
-                yield _stream_error_event("upstream closed the stream before it finished")
-        except UpstreamError:
-            metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind="stream_truncated").inc()
-            yield _stream_error_event("upstream failed in the middle of the stream")
-        except BaseException:
-            outcome = "client_cancelled"
-            raise
-        finally:
+                if restorer.done:
+                    break  # close right after [DONE], whatever the upstream does next
+            else:
+                out = restorer.finish()
+                if out:
+                    yield out
+        except UpstreamError as exc:
+            metrics.UPSTREAM_ERRORS.labels(backend=backend_name, kind=f"stream_{exc.code}").inc()
+            outcome = "truncated"
+            out = restorer.finish()
+            if out:
+                yield out
+            yield stream_error_event(exc.message, exc.code or "upstream_error")
+            return
+        if restorer.errored:
+            metrics.UPSTREAM_ERRORS.labels(backend=backend_name, kind="stream_error_event").inc()
+            outcome = "truncated"
+        elif not restorer.done:
+            # The upstream closed without [DONE]: say so in-band; never fabricate [DONE].
+            metrics.UPSTREAM_ERRORS.labels(backend=backend_name, kind="stream_truncated").inc()
+            outcome = "truncated"
+            yield stream_error_event("upstream closed the stream before it finished", "stream_truncated")
+        else:
+            outcome = "ok"
+    except Exception:
+        outcome = "upstream_error"  # not a client cancel: CancelledError and GeneratorExit are not Exception
+        raise
+    finally:
+        # Shielded: when the client disconnects this runs inside a cancelled scope, and an
+        # unshielded await would be cancelled again before the upstream connection is closed.
+        with anyio.CancelScope(shield=True):
             await stack.aclose()
-            _audit_outcome(ctx, 200, outcome, t0, None)
-
-    return StreamingResponse(relay(), media_type="text/event-stream", headers=_route_headers(ctx))
+        _audit_outcome(ctx, 200, outcome, t0, None)
 
 
-def _stream_error_event(message: str) -> bytes:
-    body = {
-        "error": {"message": message, "type": "upstream_error", "param": None, "code": "stream_truncated"}
-    }
+class RelayResponse(StreamingResponse):
+    """A ``StreamingResponse`` that always closes its body iterator, at once.
+
+    When the client disconnects while the iterator is parked at a ``yield`` (the response was
+    sending), Starlette cancels the send and drops the iterator; its ``finally`` (which closes the
+    upstream connection and writes the audit outcome) would then run only when the garbage
+    collector finalises it. Closing it here makes the upstream cancellation prompt.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            iterator = self.body_iterator
+            if isinstance(iterator, AsyncGenerator):
+                with anyio.CancelScope(shield=True):
+                    await iterator.aclose()
+
+
+def stream_error_event(message: str, code: str) -> bytes:
+    """An in-band error event in the shape vLLM and OpenAI use (protocol.md §1.5); the openai SDK
+    raises ``APIError`` with this message when it reads it (protocol.md §5, SSE handling)."""
+    body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 

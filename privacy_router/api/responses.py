@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
 
-from privacy_router.errors import RequestBlocked, RouterError
+from privacy_router.errors import RateLimited, RequestBlocked, RouterError
 
 
 def error_body(
@@ -25,6 +25,8 @@ def error_response(exc: Exception, headers: Mapping[str, str] | None = None) -> 
         body = error_body(exc.message, exc.error_type, exc.code, exc.param)
         if isinstance(exc, RequestBlocked):
             body["error"]["reasons"] = exc.reasons  # type: ignore[index]
+        if isinstance(exc, RateLimited):
+            hdrs["retry-after"] = str(exc.retry_after_s)
         if exc.status_code in (403,) or exc.status_code >= 500:
             # A policy refusal or a fail-closed 5xx is deterministic for this request: tell the
             # openai SDK not to resend it (protocol.md §5, x-should-retry).

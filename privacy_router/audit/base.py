@@ -7,10 +7,15 @@ the row durable before ``append`` returns. Callers build records with records.py
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
+
+from privacy_router.errors import AuditWriteError
 
 # Keys the store writes into every record; a caller-supplied record must not contain them.
 STORE_KEYS: tuple[str, ...] = ("seq", "ts", "record_id")
@@ -97,3 +102,32 @@ def index_columns(record: dict[str, Any]) -> tuple[str, str | None, str | None, 
     if not isinstance(values[0], str) or not all(v is None or isinstance(v, str) for v in values[1:]):
         raise ValueError("record_type, request_id, principal.tenant and action must be strings")
     return values[0], values[1], values[2], values[3]
+
+
+def new_record_id() -> str:
+    """A UUIDv7 (RFC 9562 section 5.7): 48-bit Unix ms timestamp, version 7, 74 random bits.
+
+    Time-ordered, so record ids sort roughly like seq across processes. Python 3.11 has no
+    ``uuid.uuid7``."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    rand_a = rand >> 68  # 12 bits
+    rand_b = rand & ((1 << 62) - 1)  # 62 bits
+    value = ((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def checked_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Shallow copy of a builder-made record, with the store-owned keys absent."""
+    if not isinstance(record, dict):
+        raise AuditWriteError("audit record rejected: not a mapping")
+    reserved = [k for k in STORE_KEYS if k in record]
+    if reserved:
+        raise AuditWriteError(f"audit record rejected: keys {reserved} are assigned by the store")
+    if record.get("record_type") not in RECORD_TYPES:
+        raise AuditWriteError(f"audit record rejected: record_type must be one of {list(RECORD_TYPES)}")
+    try:
+        index_columns(record)
+    except ValueError as exc:
+        raise AuditWriteError(f"audit record rejected: {exc}") from None
+    return dict(record)

@@ -22,7 +22,6 @@ import random
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +29,12 @@ from types import TracebackType
 from typing import Any
 
 from privacy_router.audit.base import (
-    RECORD_TYPES,
-    STORE_KEYS,
     Receipt,
     StoredRow,
+    checked_record,
     format_ts,
     index_columns,
+    new_record_id,
 )
 from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
 from privacy_router.audit.verify import VerifyReport, verify
@@ -49,19 +48,6 @@ _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 _BATCH = 500
 _COLUMNS = "seq, record_id, ts, record_type, request_id, tenant, action, canon, prev_hash, entry_hash"
-
-
-def new_record_id() -> str:
-    """A UUIDv7 (RFC 9562 section 5.7): 48-bit Unix ms timestamp, version 7, 74 random bits.
-
-    Time-ordered, so record ids sort roughly like seq across processes. Python 3.11 has no
-    ``uuid.uuid7``."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    rand_a = rand >> 68  # 12 bits
-    rand_b = rand & ((1 << 62) - 1)  # 62 bits
-    value = ((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-    return str(uuid.UUID(int=value))
 
 
 def _error_name(exc: sqlite3.Error) -> str:
@@ -138,7 +124,7 @@ class SqliteAuditStore:
     # -- AuditStore -----------------------------------------------------------------------------
 
     def append(self, record: dict[str, Any]) -> Receipt:
-        body = _checked(record)
+        body = checked_record(record)
         record_id = new_record_id()
         with self._lock:
             self._ensure_open()
@@ -308,19 +294,3 @@ def open_verified(path: str | os.PathLike[str], **options: Any) -> SqliteAuditSt
         where = f" at seq {report.first_bad_seq}" if report.first_bad_seq is not None else ""
         raise AuditWriteError(f"audit log {path} failed verification{where}: {report.problem}")
     return store
-
-
-def _checked(record: dict[str, Any]) -> dict[str, Any]:
-    """Shallow copy of a builder-made record, with the store-owned keys absent."""
-    if not isinstance(record, dict):
-        raise AuditWriteError("audit record rejected: not a mapping")
-    reserved = [k for k in STORE_KEYS if k in record]
-    if reserved:
-        raise AuditWriteError(f"audit record rejected: keys {reserved} are assigned by the store")
-    if record.get("record_type") not in RECORD_TYPES:
-        raise AuditWriteError(f"audit record rejected: record_type must be one of {list(RECORD_TYPES)}")
-    try:
-        index_columns(record)
-    except ValueError as exc:
-        raise AuditWriteError(f"audit record rejected: {exc}") from None
-    return dict(record)

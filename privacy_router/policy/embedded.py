@@ -37,16 +37,13 @@ class EmbeddedPolicyEngine:
         self.info = PolicyInfo(revision=files.revision, files_hash=files.files_hash, engine=ENGINE_NAME)
         self._lock = threading.Lock()
         self._interp = new_interpreter(files)
+        problem = f"policy in {str(root)!r} does not compile for query {query!r}"
         try:
             self._bundle = self._interp.build(query)
         except regopy.RegoError as exc:
-            raise ConfigError(
-                f"policy in {str(root)!r} does not compile for query {query!r}: {engine_error_text(self._interp)}"
-            ) from exc
+            raise ConfigError(f"{problem}: {engine_error_text(self._interp)}") from exc
         if not self._bundle.ok():
-            raise ConfigError(
-                f"policy in {str(root)!r} does not compile for query {query!r}: {engine_error_text(self._interp)}"
-            )
+            raise ConfigError(f"{problem}: {engine_error_text(self._interp)}")
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> EmbeddedPolicyEngine:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from privacy_router.errors import ConfigError
 from privacy_router.policy.loader import engine_error_text, new_interpreter, read_policy_dir
 
 COVERAGE_UNAVAILABLE = "coverage not available: regopy 1.5.2 has no coverage or trace API"
@@ -70,9 +71,21 @@ def run_tests(policy_dir: Path) -> RegoTestReport:
     files = read_policy_dir(policy_dir, include_tests=True)
     interp = new_interpreter(files)
     report = RegoTestReport()
-    for package, name in discover_tests(files.modules):
+    tests = discover_tests(files.modules)
+    if not tests:
+        return report
+    # Compile once with every test as an entrypoint: a plain query() recompiles all modules each
+    # time (about 2.5 s per test on the default policy), a bundle entrypoint runs in milliseconds.
+    entrypoints = [f"{package.replace('.', '/')}/{name}" for package, name in tests]
+    try:
+        bundle = interp.build(None, entrypoints)
+    except Exception as exc:
+        raise ConfigError(
+            f"policy tests in {str(policy_dir)!r} do not compile: {engine_error_text(interp)}"
+        ) from exc
+    for (package, name), entrypoint in zip(tests, entrypoints, strict=True):
         try:
-            output = interp.query(f"data.{package}.{name}")
+            output = interp.query_bundle_entrypoint(bundle, entrypoint)
             ok = output.ok()
             results = output.results
         except Exception as exc:  # a broken test is a failed test, not a crashed run

@@ -46,7 +46,9 @@ def validate_decision(raw: object, policy_input: dict[str, Any]) -> Decision:
         raise PolicyUnavailable("policy decision must be an object")
     action = raw.get("action")
     if not isinstance(action, str) or action not in ACTIONS:
-        raise PolicyUnavailable(f"policy decision has an unknown action; expected one of {', '.join(ACTIONS)}")
+        raise PolicyUnavailable(
+            f"policy decision has an unknown action; expected one of {', '.join(ACTIONS)}"
+        )
 
     backend = raw.get("backend")
     if action == "block":
@@ -57,7 +59,9 @@ def validate_decision(raw: object, policy_input: dict[str, Any]) -> Decision:
         if not isinstance(backend, str):
             raise PolicyUnavailable(f"policy decision {action!r} must name a backend")
         if backend not in _backend_names(policy_input, kind):
-            raise PolicyUnavailable(f"policy decision {action!r} names a backend that is not a configured {kind} backend")
+            raise PolicyUnavailable(
+                f"policy decision {action!r} names a backend that is not a configured {kind} backend"
+            )
         if kind == "external":
             forbidden = sorted(NEVER_EXTERNAL & _categories(policy_input))
             if forbidden:

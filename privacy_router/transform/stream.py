@@ -20,6 +20,13 @@ restored value is JSON-escaped so the concatenated arguments stay valid JSON.
 
 Events the restorer does not change are passed through byte for byte; changed events are
 re-serialised compactly with every other field kept.
+
+The gateway also runs every relayed stream through this class without a vault (no restoration), to
+learn where the stream ends: ``done`` is true once ``[DONE]`` went by (the relay then closes at
+once: openai-python before 2.7 kept reading after ``[DONE]`` until EOF, protocol.md §5), and
+``errored`` once an in-band error event went by. With ``drop_done_after_error`` the ``[DONE]``
+that vLLM sends after an error event (protocol.md §1.5) is swallowed: a stream that failed must
+not look complete to a client (issue 7: "no [DONE]" after an upstream error).
 """
 
 from __future__ import annotations
@@ -39,10 +46,12 @@ _ARGUMENTS = "arguments"
 class SSERestorer:
     """Per-request adapter: ``feed`` upstream bytes, get bytes for the client; then ``finish``."""
 
-    def __init__(self, vault: Vault, endpoint: str) -> None:
+    def __init__(self, vault: Vault | None, endpoint: str, *, drop_done_after_error: bool = False) -> None:
         if endpoint not in ("chat.completions", "completions"):
             raise ValueError("SSERestorer handles chat.completions and completions streams")
-        self._vault = vault
+        self._vault = vault if vault is not None else Vault()
+        self._drop_done_after_error = drop_done_after_error
+        self._errored = False
         self._chat = endpoint == "chat.completions"
         self._buf = bytearray()
         self._scan_from = 0  # bytes of _buf already searched for line ends
@@ -73,6 +82,16 @@ class SSERestorer:
                 out += self._flush_all()
         self._done = True
         return bytes(out)
+
+    @property
+    def done(self) -> bool:
+        """``[DONE]`` has been seen (or ``finish`` was called): nothing more will be emitted."""
+        return self._done
+
+    @property
+    def errored(self) -> bool:
+        """An in-band error event (``{"error": ...}``) has been relayed."""
+        return self._errored
 
     def held_lengths(self) -> dict[Key, int]:
         """Characters currently held back per key (for tests and metrics; never the text)."""
@@ -136,7 +155,11 @@ class SSERestorer:
         data = b"\n".join(data_parts)
         if data.strip() == b"[DONE]":
             self._done = True
+            if self._errored and self._drop_done_after_error:
+                return self._flush_all()
             return self._flush_all() + raw
+        if not self._vault.placeholders and b'"error"' not in data:
+            return raw  # nothing to restore and cannot be an error event: relay without parsing
         try:
             obj = json.loads(data)
         except ValueError:
@@ -144,6 +167,7 @@ class SSERestorer:
         if not isinstance(obj, dict):
             return raw
         if "error" in obj:
+            self._errored = True
             return self._flush_all() + raw
         choices = obj.get("choices")
         if not isinstance(choices, list):

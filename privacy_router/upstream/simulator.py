@@ -21,7 +21,14 @@ Faults, per request with the ``x-sim-fault`` header or for every request with ``
 ``fail:<status>`` error body of the flavor; ``stall:<seconds>`` before the first byte;
 ``drop:<k>`` abort the TCP connection after k stream chunks (no terminating chunk, no [DONE]);
 ``truncate:<k>`` end the body cleanly after k chunks without [DONE]; ``slow:<ms>`` between chunks;
-``error-event:<k>`` the flavor's in-band error event after k chunks, then ``[DONE]`` (§1.5).
+``error-event:<k>`` the flavor's in-band error event after k chunks, then ``[DONE]`` (§1.5);
+``keepalive:<k>`` a ``: keep-alive`` comment after every k chunks (vLLM ``--sse-keep-alive-interval``,
+§1.4); ``linger:<seconds>`` keep the body open that long after the last event (a server that does
+not close after ``[DONE]``).
+
+Every stream's end is written to ``<record>.events.jsonl`` as ``{"event": "completed" |
+"dropped" | "cancelled", "request_id", "sent", "ts"}``: ``cancelled`` means the client (the router) closed the
+connection before the stream ended, which is how tests prove an upstream request was cancelled.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -59,7 +66,7 @@ FLAVORS: tuple[str, ...] = ("vllm", "openai")
 DEFAULT_MODELS: dict[str, str] = {"vllm": "llama-3.1-8b", "openai": "gpt-4o"}
 EMBEDDING_DIM = 8
 FAULT_HEADER = "x-sim-fault"
-_FAULT_KINDS = ("fail", "stall", "drop", "truncate", "slow", "error-event")
+_FAULT_KINDS = ("fail", "stall", "drop", "truncate", "slow", "error-event", "keepalive", "linger")
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -75,6 +82,8 @@ class Faults:
     truncate_after: int | None = None
     slow_ms: float = 0.0
     error_event_after: int | None = None
+    keepalive_every: int | None = None
+    linger_s: float = 0.0
 
     @classmethod
     def parse(cls, *specs: str | None) -> Faults:
@@ -99,6 +108,8 @@ class Faults:
                 truncate_after=int(values["truncate"]) if "truncate" in values else None,
                 slow_ms=float(values.get("slow", 0.0)),
                 error_event_after=int(values["error-event"]) if "error-event" in values else None,
+                keepalive_every=int(values["keepalive"]) if "keepalive" in values else None,
+                linger_s=float(values.get("linger", 0.0)),
             )
         except ValueError:
             raise ValueError(f"bad fault value in {values}") from None
@@ -560,7 +571,8 @@ class _Simulator:
             suffix = request.headers.get("x-request-id") or uuid.uuid4().hex
         else:
             suffix = "".join(secrets.choice(_ALNUM) for _ in range(29))
-        return _Ctx(self.flavor, model, f"{prefix}{suffix}", int(time.time()), faults)
+        headers = {"x-request-id": request.headers.get("x-request-id", "")}
+        return _Ctx(self.flavor, model, f"{prefix}{suffix}", int(time.time()), faults, headers)
 
     def _response_headers(self) -> dict[str, str]:
         if self.flavor == "openai":
@@ -607,11 +619,30 @@ class _Simulator:
             )
         return str(model)
 
-    def _stream(self, ctx: _Ctx, events: Iterator[dict[str, Any]]) -> StreamingResponse:
+    def _stream_event(self, request_id: str | None, event: str, sent: int) -> None:
+        if self.record is None:
+            return
+        line = json.dumps({"event": event, "request_id": request_id, "sent": sent, "ts": time.time()})
+        with self.record.with_suffix(".events.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+    def _stream(
+        self,
+        ctx: _Ctx,
+        events: Iterator[dict[str, Any]],
+        *,
+        frame: Callable[[dict[str, Any]], bytes] | None = None,
+        error_event: bytes | None = None,
+        done: bytes | None = _DONE,
+    ) -> StreamingResponse:
         faults = ctx.faults
         flavor = self.flavor
+        frame = frame or _sse
+        error_event = error_event if error_event is not None else _sse(_stream_error_event(flavor))
+        request_id = ctx.headers.get("x-request-id")
+        tail = done or b""
 
-        async def body() -> AsyncIterator[bytes]:
+        async def produce() -> AsyncIterator[bytes]:
             sent = 0
             for event in events:
                 if faults.drop_after is not None and sent >= faults.drop_after:
@@ -619,18 +650,39 @@ class _Simulator:
                 if faults.truncate_after is not None and sent >= faults.truncate_after:
                     return
                 if faults.error_event_after is not None and sent >= faults.error_event_after:
-                    yield _sse(_stream_error_event(flavor))
-                    yield _DONE  # [DONE] also follows an error (chat_completion/serving.py:503-507)
+                    # vLLM sends [DONE] also after an error (chat_completion/serving.py:503-507).
+                    yield error_event + tail
                     return
                 if sent and faults.slow_ms:
                     await asyncio.sleep(faults.slow_ms / 1000)
-                yield _sse(event)
+                if sent and faults.keepalive_every and sent % faults.keepalive_every == 0:
+                    yield b": keep-alive\n\n"
+                yield frame(event)
                 sent += 1
             if faults.drop_after is not None and sent >= faults.drop_after:
                 raise _DropConnection
             if faults.error_event_after is not None and sent >= faults.error_event_after:
-                yield _sse(_stream_error_event(flavor))
-            yield _DONE
+                yield error_event
+            if tail:
+                yield tail
+            if faults.linger_s:
+                await asyncio.sleep(faults.linger_s)
+
+        async def body() -> AsyncIterator[bytes]:
+            sent = 0
+            outcome = "cancelled"
+            try:
+                async for piece in produce():
+                    yield piece
+                    sent += 1
+                outcome = "completed"
+            except _DropConnection:
+                outcome = "dropped"
+                raise
+            finally:
+                # Reached with CancelledError or GeneratorExit when the client closed the
+                # connection: the request was cancelled upstream of here.
+                self._stream_event(request_id, outcome, sent)
 
         return StreamingResponse(body(), media_type="text/event-stream", headers=self._response_headers())
 
@@ -922,6 +974,13 @@ class RunningSimulator:
             return []
         lines = self.record_path.read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
+
+    def stream_events(self) -> list[dict[str, Any]]:
+        """How each stream ended: ``completed`` or ``cancelled`` (the client closed first)."""
+        path = self.record_path.with_suffix(".events.jsonl")
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def clear_records(self) -> None:
         self.record_path.write_text("", encoding="utf-8")

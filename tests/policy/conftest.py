@@ -11,7 +11,12 @@ import pytest
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
 
 BASE_INPUT: dict[str, Any] = {
-    "principal": {"service": "claims-bot", "tenant": "acme-health", "jurisdiction": "US", "roles": ["client"]},
+    "principal": {
+        "service": "claims-bot",
+        "tenant": "acme-health",
+        "jurisdiction": "US",
+        "roles": ["client"],
+    },
     "request": {
         "endpoint": "chat.completions",
         "model": "gpt-4o",

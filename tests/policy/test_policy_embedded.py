@@ -197,10 +197,18 @@ FAIL_CLOSED = [
     ("undefined", 'decision := {"action": "onprem", "backend": "vllm-a"} if input.nothing', "undefined"),
     ("unknown-action", 'decision := {"action": "send_anywhere", "backend": "openai"}', "unknown action"),
     ("unknown-backend", 'decision := {"action": "onprem", "backend": "gpu-99"}', "not a configured onprem"),
-    ("external-for-onprem", 'decision := {"action": "onprem", "backend": "openai"}', "not a configured onprem"),
+    (
+        "external-for-onprem",
+        'decision := {"action": "onprem", "backend": "openai"}',
+        "not a configured onprem",
+    ),
     ("phi-external", 'decision := {"action": "external", "backend": "openai"}', "would send PHI"),
     ("not-an-object", 'decision := ["onprem"]', "must be an object"),
-    ("conflict", 'decision := {"action": "block"} if true\ndecision := {"action": "onprem"} if true', "error"),
+    (
+        "conflict",
+        'decision := {"action": "block"} if true\ndecision := {"action": "onprem"} if true',
+        "error",
+    ),
 ]
 
 
