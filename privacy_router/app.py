@@ -1,6 +1,7 @@
 """FastAPI app factory. The middleware order is declared here, once.
 
-Request flow: BodySizeLimit (413 before buffering) -> router -> api/proxy.handle -> pipeline.
+Request flow: HeaderLimits (431) -> BodySizeLimit (413 before buffering) -> BodyReadTimeout (408)
+-> router -> api/proxy.handle -> pipeline. The head's read deadline is in serving.py (uvicorn level).
 """
 
 from __future__ import annotations
@@ -13,21 +14,33 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from privacy_router.api import embeddings, health, models, openai_chat, openai_completions
+from privacy_router import tracing, ui
+from privacy_router.api import (
+    anthropic_messages,
+    audit,
+    embeddings,
+    health,
+    models,
+    openai_chat,
+    openai_completions,
+    route_explain,
+)
 from privacy_router.api.responses import error_body, error_response
 from privacy_router.errors import RouterError
 from privacy_router.gateway import Gateway
-from privacy_router.middleware import BodySizeLimit
+from privacy_router.middleware import BodyReadTimeout, BodySizeLimit, HeaderLimits
 
 
 def create_app(gateway: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.setup()  # a no-op unless the otel extra is installed and an OTLP endpoint is set
         await gateway.start()
         try:
             yield
         finally:
             await gateway.stop()
+            tracing.shutdown()
 
     app = FastAPI(
         title="privacy-router",
@@ -37,7 +50,17 @@ def create_app(gateway: Gateway) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gateway
-    for module in (openai_chat, openai_completions, embeddings, models, health):
+    for module in (
+        openai_chat,
+        openai_completions,
+        anthropic_messages,
+        embeddings,
+        models,
+        health,
+        audit,
+        ui,
+        route_explain,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(RouterError)
@@ -61,6 +84,10 @@ def create_app(gateway: Gateway) -> FastAPI:
         # Never a traceback and never the message (it may hold content): a generic 500.
         return error_response(exc)
 
-    # Outermost first. Plain ASGI middleware only (STYLE.md).
-    app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.server.max_body_bytes)
+    # Plain ASGI middleware only (STYLE.md). Starlette makes the LAST add_middleware the outermost,
+    # so these read innermost first: HeaderLimits -> BodySizeLimit -> BodyReadTimeout -> router.
+    server = gateway.settings.server
+    app.add_middleware(BodyReadTimeout, timeout_s=server.body_timeout_s)
+    app.add_middleware(BodySizeLimit, max_bytes=server.max_body_bytes)
+    app.add_middleware(HeaderLimits, max_count=server.max_header_count, max_bytes=server.max_header_bytes)
     return app

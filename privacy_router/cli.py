@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from privacy_router.audit.commands import app as audit_app
+from privacy_router.bench.commands import app as bench_app
 from privacy_router.detection.commands import detect, eval_app
 from privacy_router.errors import ConfigError
 from privacy_router.logs import configure_logging
@@ -31,6 +32,7 @@ app.command("simulate-upstream")(simulate_upstream)
 app.add_typer(policy_app, name="policy", help="Test and evaluate Rego policies.")
 app.add_typer(audit_app, name="audit", help="Query and verify the audit log.")
 app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench", help="Benchmark: ours vs stock Presidio, gateway overhead.")
 keys_app = typer.Typer(no_args_is_help=True)
 app.add_typer(keys_app, name="keys", help="API key helpers.")
 
@@ -118,25 +120,21 @@ def serve(
                 err=True,
                 bold=True,
             )
-        elif not settings.api_keys:
+        elif not settings.api_keys and settings.auth.keys_file is None:
             raise ConfigError(
-                "no API keys configured (config key 'api_keys'); add keys, or pass --insecure-dev "
-                "for a local trial"
+                "no API keys configured (config keys 'api_keys' or 'auth.keys_file'); add keys, or "
+                "pass --insecure-dev for a local trial"
             )
         gateway = Gateway.from_settings(settings)
     except ConfigError as exc:
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(
-        create_app(gateway),
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,
-    )
+    from privacy_router.serving import uvicorn_config
+
+    server = uvicorn.Server(uvicorn_config(create_app(gateway), settings.server))
+    server.run()
+    if not server.started:  # as uvicorn.run does: a failed start (e.g. port in use) is an error
+        raise typer.Exit(3)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,30 +59,74 @@ class DetectionSettings(_Strict):
     score_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
     # Values a tenant declares harmless (e.g. its own public hotline). Exact, case-insensitive.
     allow_list: tuple[str, ...] = ()
+    # Detection worker processes (detection/workers.py): each loads the engine once and analyses
+    # off the event loop, so N cores are used. 0 = a thread in the gateway process (holds the GIL
+    # while analysing, so the event loop stalls; fine for tests and small trials).
+    workers: int = Field(default=0, ge=0, le=64)
+    # Content-addressed cache of analysed segments (detection/cache.py): findings only, keyed by
+    # SHA-256(tenant, engine fingerprint, text). 0 entries turns it off.
+    cache_entries: int = Field(default=8192, ge=0)
+    cache_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
 
 
 class PolicySettings(_Strict):
     engine: Literal["embedded", "opa"] = "embedded"
     dir: Path | None = None  # default: the bundled policies/ folder
     query: str = "data.privacy_router.decision"
+    # engine "opa": the OPA server's base URL (http[s]://host:port) and the per-call deadline. The
+    # local ``dir`` is still read for the files hash recorded with each decision; point it at the
+    # folder the OPA bundle was built from (policies/README.md, "OPA server mode").
     opa_url: str | None = None
     timeout_s: float = Field(default=0.2, gt=0)
+    # Hot reload (engine "embedded"): poll the policy files every N seconds, 0 = only on SIGHUP.
+    reload_interval_s: float = Field(default=0.0, ge=0)
+    # Shadow mode: a candidate policy folder evaluated beside the active one; it never decides.
+    shadow_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _check_opa(self) -> PolicySettings:
+        if self.engine == "opa" and not self.opa_url:
+            raise ValueError("policy.engine 'opa' needs policy.opa_url, e.g. http://127.0.0.1:8181")
+        if self.opa_url is not None and not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?/?", self.opa_url):
+            raise ValueError("policy.opa_url must be http[s]://host[:port] (no path)")
+        return self
 
 
 class AuditSettings(_Strict):
     store: Literal["sqlite", "postgresql"] = "sqlite"
     sqlite_path: Path = Path("privacy-router-audit.db")
+    # PostgreSQL store: the RUNTIME role's DSN (INSERT + SELECT only; audit/README.md
+    # "PostgreSQL set-up") and the schema `privacy-router audit migrate` created.
     pg_dsn: str | None = None
+    pg_schema: str = Field(default="privacy_router_audit", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     # Name of the environment variable that holds the HMAC key for prompt digests. When it is
     # unset a random per-process key is used (digests then only correlate within one process).
     hmac_key_env: str = "PRIVACY_ROUTER_AUDIT_HMAC_KEY"
+    # Signed checkpoints (audit/README.md "Checkpoints"): off while checkpoint_dir is unset. A
+    # checkpoint is written after every `checkpoint_every` records and at least every
+    # `checkpoint_interval_s` seconds while records arrive (threats.md 1.4 suggests 1000 / 60 s).
+    checkpoint_dir: Path | None = None
+    checkpoint_every: int = Field(default=1000, ge=1)
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    # Environment variable holding the Ed25519 signing key, in the signed-note private key format
+    # `PRIVATE+KEY+<name>+<key id hex>+<base64>` that `privacy-router audit keygen` prints.
+    signing_key_env: str = "PRIVACY_ROUTER_AUDIT_SIGNING_KEY"
+    # The checkpoint origin line: a name unique to this log. Default: derived from the store.
+    checkpoint_origin: str | None = None
+
+    @model_validator(mode="after")
+    def _store_has_location(self) -> AuditSettings:
+        if self.store == "postgresql" and not self.pg_dsn:
+            raise ValueError("audit.pg_dsn is required when audit.store is 'postgresql'")
+        return self
 
 
 class BackendSettings(_Strict):
     name: str
     url: str
     region: str
-    kind: Literal["openai"] = "openai"  # OpenAI-compatible wire format (vLLM, OpenAI, ...)
+    # "openai": OpenAI-compatible wire format (vLLM, OpenAI, ...); "anthropic": Anthropic Messages.
+    kind: Literal["openai", "anthropic"] = "openai"
     models: tuple[str, ...] = ()
     api_key_env: str | None = None
     zero_data_retention: bool = False

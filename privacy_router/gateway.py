@@ -17,13 +17,18 @@ import httpx
 import structlog
 
 from privacy_router.audit.base import AuditStore
+from privacy_router.audit.factory import open_store
 from privacy_router.audit.records import load_hmac_key
-from privacy_router.audit.sqlite import open_verified
+from privacy_router.auth.guard import Authenticator
 from privacy_router.config import Settings
+from privacy_router.detection.cache import FindingsCache, engine_fingerprint
 from privacy_router.detection.engine import DetectionEngine
-from privacy_router.errors import AuditWriteError, ConfigError
+from privacy_router.detection.workers import DetectionPool
+from privacy_router.errors import AuditWriteError, ConfigError, DetectionError
 from privacy_router.policy.base import PolicyEngine
-from privacy_router.policy.embedded import EmbeddedPolicyEngine
+from privacy_router.policy.factory import policy_engine_from_settings
+from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
+from privacy_router.types import Finding
 from privacy_router.upstream.base import Backend
 from privacy_router.upstream.openai_compat import HealthTracker, build_backends, create_upstream_client
 
@@ -45,19 +50,63 @@ class Gateway:
     hmac_key: bytes
     executor: ThreadPoolExecutor
     _health_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    # A candidate policy evaluated beside the active one; it never decides (policy/lifecycle.py).
+    shadow: ShadowPolicy | None = None
+    # API keys, roles and rate limits (auth/guard.py), built from settings.
+    auth: Authenticator = field(init=False, repr=False)
+    # Detection worker processes (detection.workers > 0); None = the thread path (``executor``).
+    pool: DetectionPool | None = None
+    # Findings of already analysed segments (detection/cache.py); None when detection.cache_entries is 0.
+    cache: FindingsCache | None = field(init=False, repr=False)
+    fingerprint: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator.from_settings(self.settings)
+        d = self.settings.detection
+        self.cache = FindingsCache(d.cache_entries, d.cache_bytes) if d.cache_entries > 0 else None
+        self.fingerprint = engine_fingerprint(
+            spacy_model=self.detector.spacy_model,
+            pack_versions=dict(self.detector.pack_versions),
+            score_threshold=d.score_threshold,
+            allow_list=d.allow_list,
+        )
+
+    async def analyze(self, texts: list[str], tenant: str) -> list[list[Finding]]:
+        """Findings per text: cached segments are reused, the rest go to the workers (or a thread).
+
+        Raises TimeoutError past ``server.detection_timeout_s`` and DetectionError on any other
+        failure; the caller treats both as "sensitive" (fail closed).
+        """
+        timeout = self.settings.server.detection_timeout_s
+        plan = self.cache.plan(tenant, self.fingerprint, texts) if self.cache is not None else None
+        todo = plan.missing if plan is not None else texts
+        fresh: list[list[Finding]] = []
+        if todo and self.pool is not None:
+            fresh = await self.pool.analyze(todo, timeout)
+        elif todo:
+            loop = asyncio.get_running_loop()
+            # ``self.detector.analyze`` is looked up per call: tests replace it to inject faults.
+            future = loop.run_in_executor(self.executor, self.detector.analyze, todo)
+            fresh = await asyncio.wait_for(future, timeout=timeout)
+        if plan is None:
+            return fresh
+        try:
+            return plan.complete(fresh)
+        except ValueError:
+            raise DetectionError("detector returned a result of the wrong length") from None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, detector: DetectionEngine | None = None) -> Gateway:
         """Build every part. ``detector`` lets tests share one loaded spaCy pipeline."""
         detector = detector or DetectionEngine.from_settings(settings.detection)
-        if settings.policy.engine != "embedded":
-            raise ConfigError("config key 'policy.engine': only 'embedded' is available in this version")
-        policy = EmbeddedPolicyEngine.from_settings(settings.policy)
-        if settings.audit.store != "sqlite":
-            raise ConfigError("config key 'audit.store': only 'sqlite' is available in this version")
+        policy = policy_engine_from_settings(settings.policy)
+        shadow = None
+        if settings.policy.shadow_dir is not None:
+            shadow = ShadowPolicy.from_dir(settings.policy.shadow_dir, settings.policy.query)
         try:
-            # PRAGMA integrity_check and the whole chain, before serving (threats.md 1.6).
-            audit = open_verified(settings.audit.sqlite_path)
+            # Role self-check (PostgreSQL) or PRAGMA integrity_check (SQLite), then the whole chain,
+            # before serving (threats.md 1.5, 1.6).
+            audit = open_store(settings.audit)
         except AuditWriteError as exc:
             raise ConfigError(f"audit store: {exc.message}; refusing to start") from None
         http = create_upstream_client(settings.server)
@@ -65,6 +114,14 @@ class Gateway:
         if not os.environ.get(settings.audit.hmac_key_env):
             log.warning("audit_hmac_key_ephemeral", env=settings.audit.hmac_key_env)
         hmac_key = load_hmac_key(settings.audit)
+        pool = None
+        if settings.detection.workers > 0:
+            try:
+                pool = DetectionPool(settings.detection, settings.detection.workers).start()
+            except Exception as exc:
+                raise ConfigError(
+                    f"config key 'detection.workers': detection workers did not start ({type(exc).__name__})"
+                ) from None
         return cls(
             settings=settings,
             detector=detector,
@@ -76,6 +133,8 @@ class Gateway:
             health=HealthTracker(),
             hmac_key=hmac_key,
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="detect"),
+            shadow=shadow,
+            pool=pool,
         )
 
     def backend(self, name: str | None) -> Backend | None:
@@ -90,6 +149,8 @@ class Gateway:
     async def start(self) -> None:
         await self.health.refresh([*self.onprem, *self.external])
         self._health_task = asyncio.create_task(self._health_loop())
+        if isinstance(self.policy, ReloadingPolicyEngine):
+            self.policy.start(self.settings.policy.reload_interval_s)
 
     async def _health_loop(self) -> None:
         while True:
@@ -104,11 +165,23 @@ class Gateway:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
+        if isinstance(self.policy, ReloadingPolicyEngine):
+            self.policy.stop()
+        close_policy = getattr(self.policy, "close", None)  # the OPA engine's HTTP session
+        if callable(close_policy):
+            close_policy()
         await self.http.aclose()
+        await self.auth.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.close()
         self.audit.close()
 
     def ready(self) -> tuple[bool, str]:
+        # The OPA engine is ready only once OPA reports its bundles active (GET /health?bundles=true).
+        policy_ready = getattr(self.policy, "ready", None)
+        if callable(policy_ready) and not policy_ready():
+            return False, "policy not loaded"
         try:
             self.audit.check_writable()
         except Exception:

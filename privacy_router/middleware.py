@@ -1,16 +1,98 @@
 """Plain ASGI middleware (never BaseHTTPMiddleware: it breaks contextvars and streaming).
 
-The order is declared once, in app.py.
+The order is declared once, in app.py:
+
+    HeaderLimits (431)  ->  BodySizeLimit (413)  ->  BodyReadTimeout (408)  ->  router
+
+Every refusal here is in the OpenAI error shape and closes the connection (``Connection: close``):
+the rest of the body is never read, and a client that sent too much is not trusted with another
+request on the same connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from privacy_router.api.responses import error_body
+
+
+class HeaderLimits:
+    """Refuse a request head with more than ``max_count`` fields or ``max_bytes`` in total (431).
+
+    h11 only bounds a head that is still incomplete in its buffer, so a complete 20 KiB head in
+    one packet passes it (threats.md 4.4); vLLM added the same kind of limit for
+    GHSA-rxc4-3w6r-4v47. Status 431 is RFC 6585 §5.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_count: int, max_bytes: int) -> None:
+        self.app = app
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers", [])
+            size = sum(len(name) + len(value) for name, value in headers)
+            if len(headers) > self.max_count or size > self.max_bytes:
+                await _send_error(send, 431, "request header fields too large", "headers_too_large")
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyReadTimeout:
+    """Answer 408 when the body has not fully arrived ``timeout_s`` after the app first asks for it.
+
+    The head's own deadline is in serving.GuardedH11Protocol; this one stops a body trickled a
+    byte at a time from holding a worker (threats.md H2).
+    """
+
+    def __init__(self, app: ASGIApp, *, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        body_done = False
+        response_started = False
+
+        async def timed_receive() -> Message:
+            nonlocal deadline, body_done
+            if body_done:
+                # After the body only http.disconnect can come; waiting for it is not "slow".
+                return await receive()
+            if deadline is None:
+                deadline = time.monotonic() + self.timeout_s
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise _SlowBody from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except _SlowBody:
+            if not response_started:
+                await _send_error(send, 408, "request body not received in time", "request_timeout")
+
+
+class _SlowBody(Exception):
+    pass
 
 
 class BodySizeLimit:

@@ -21,6 +21,7 @@ Invariants kept by this module (each has a test):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,8 +30,9 @@ from typing import Any, Literal
 
 import structlog
 
-from privacy_router import metrics, strictjson
+from privacy_router import metrics, strictjson, tracing
 from privacy_router.audit.records import decision_record, prompt_hmac
+from privacy_router.auth.guard import MODEL_ROLES
 from privacy_router.config import BackendSettings
 from privacy_router.errors import (
     AuditWriteError,
@@ -40,10 +42,11 @@ from privacy_router.errors import (
     RequestBlocked,
     RouterError,
     ScrubError,
-    Unauthorized,
 )
 from privacy_router.extract import extract
 from privacy_router.gateway import Gateway
+from privacy_router.policy.base import PolicyEngine
+from privacy_router.policy.failure import failure_decision
 from privacy_router.transform.scrub import scrub
 from privacy_router.transform.vault import Vault
 from privacy_router.types import Decision, DetectionResult, Extraction, Finding, Principal
@@ -72,6 +75,7 @@ _REQUIRED: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "chat.completions": ("messages", list),
     "completions": ("prompt", (str, list)),
     "embeddings": ("input", (str, list)),
+    "messages": ("messages", list),
 }
 
 
@@ -97,6 +101,8 @@ class RequestContext:
     forward_payload: dict[str, Any] = field(default_factory=dict)
     audit_id: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Shadow policy's verdict on this request (policy/lifecycle.py ShadowPolicy), when one is set.
+    shadow: dict[str, Any] | None = None
 
     @property
     def stream(self) -> bool:
@@ -118,20 +124,8 @@ Step = Callable[[RequestContext], Awaitable[None]]
 
 
 async def authenticate(ctx: RequestContext) -> None:
-    settings = ctx.gw.settings
-    auth = ctx.headers.get("authorization", "")
-    key = auth[7:].strip() if auth.lower().startswith("bearer ") else ctx.headers.get("x-api-key", "")
-    if key:
-        principal = settings.principal_for_key(key)
-        if principal is None and not settings.server.insecure_dev:
-            raise Unauthorized("invalid API key")
-        ctx.principal = principal or settings.dev_principal()
-    elif settings.server.insecure_dev:
-        ctx.principal = settings.dev_principal()
-    else:
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    if "client" not in ctx.principal.roles and "admin" not in ctx.principal.roles:
-        raise Unauthorized("this key may not call the model endpoints")
+    """API key -> principal with a model-calling role, within its rate limits (auth/guard.py)."""
+    ctx.principal = await ctx.gw.auth.authenticate(ctx.headers, MODEL_ROLES)
 
 
 async def parse(ctx: RequestContext) -> None:
@@ -201,9 +195,9 @@ async def detect(ctx: RequestContext) -> None:
 async def _analyze(ctx: RequestContext, texts: list[str]) -> list[list[Finding]]:
     if not texts:
         return []
-    loop = asyncio.get_running_loop()
-    fut = loop.run_in_executor(ctx.gw.executor, ctx.gw.detector.analyze, texts)
-    results = await asyncio.wait_for(fut, timeout=ctx.gw.settings.server.detection_timeout_s)
+    # Cache, then worker processes or a thread (Gateway.analyze); the cache is per tenant.
+    tenant = ctx.principal.tenant if ctx.principal is not None else ""
+    results = await ctx.gw.analyze(texts, tenant)
     if len(results) != len(texts):
         raise DetectionError("detector returned a result of the wrong length")
     return results
@@ -274,21 +268,39 @@ def _backend_settings(backend: Backend) -> BackendSettings:
     return settings
 
 
-async def decide(ctx: RequestContext) -> None:
-    ctx.policy_input = build_policy_input(ctx)
-    t0 = time.perf_counter()
+async def evaluate_policy(engine: PolicyEngine, policy_input: dict[str, Any]) -> Decision:
+    """One evaluation; any failure is ``PolicyUnavailable``. An engine doing network I/O (OPA)
+    runs in a worker thread so its deadline never stalls the event loop."""
     try:
-        decision = ctx.gw.policy.evaluate(ctx.policy_input)
+        if getattr(engine, "blocking_io", False):
+            return await asyncio.to_thread(engine.evaluate, policy_input)
+        return engine.evaluate(policy_input)
     except PolicyUnavailable:
-        metrics.FAIL_CLOSED.labels(reason="policy").inc()
         raise
     except Exception as exc:  # any other engine failure is the same as "unavailable"
-        metrics.FAIL_CLOSED.labels(reason="policy").inc()
         raise PolicyUnavailable("policy evaluation failed") from exc
+
+
+async def decide(ctx: RequestContext) -> None:
+    ctx.policy_input = build_policy_input(ctx)
+    engine = ctx.gw.policy
+    t0 = time.perf_counter()
+    try:
+        decision = await evaluate_policy(engine, ctx.policy_input)
+    except PolicyUnavailable:
+        metrics.FAIL_CLOSED.labels(reason="policy").inc()
+        # The active policy's declared failure action (policy/failure.py): on-prem or block.
+        fallback = failure_decision(getattr(engine, "failure_action", "block"), ctx.policy_input)
+        if fallback is None:
+            raise
+        log.warning("policy_failure_action_onprem", request_id=ctx.request_id, backend=fallback.backend)
+        decision = dataclasses.replace(fallback, policy_info=engine.info)
     finally:
         elapsed = time.perf_counter() - t0
         ctx.timings_ms["policy"] = elapsed * 1000
         metrics.STEP_SECONDS.labels(step="policy").observe(elapsed)
+    if ctx.gw.shadow is not None:
+        ctx.shadow = ctx.gw.shadow.compare(ctx.policy_input, decision)
     ctx.decision = decision
     if decision.action != "block":
         backend = ctx.gw.backend(decision.backend)
@@ -307,6 +319,14 @@ async def transform(ctx: RequestContext) -> None:
     payload = dict(ctx.payload)
     if decision.action == "onprem":
         payload["model"] = _onprem_model(ctx)
+    elif ctx.backend is not None:
+        offered = _backend_settings(ctx.backend).models
+        # `model` is not scanned (it routes), so only a model the external backend offers may
+        # travel in it: a client cannot smuggle a value out through the model name.
+        if offered and payload.get("model") not in offered:
+            raise BadRequest(
+                "model is not offered by the external backend chosen for this request", param="model"
+            )
     if decision.action == "external_scrubbed":
         t0 = time.perf_counter()
         extraction, detection = ctx.extraction, ctx.detection
@@ -384,13 +404,14 @@ def record_decision(ctx: RequestContext, decision: Decision) -> None:
         model=ctx.payload.get("model") if isinstance(ctx.payload.get("model"), str) else None,
         decision=decision,
         backend_region=backend.region if backend else None,
-        policy=gw.policy.info,
+        policy=decision.policy_info or gw.policy.info,
         pack_versions=dict(gw.detector.pack_versions),
         entities=entity_summary(ctx.detection),
         categories=list(ctx.policy_input.get("detection", {}).get("categories", [])),
         unscannable_parts=len(ctx.extraction.unscannable),
         prompt_hmac=prompt_hmac(gw.hmac_key, [s.text for s in ctx.extraction.segments]),
         policy_input=ctx.policy_input,
+        shadow=ctx.shadow,
     )
     t0 = time.perf_counter()
     try:
@@ -431,7 +452,15 @@ async def run_until_forward(ctx: RequestContext) -> None:
     """Run every step before forward. Raises RouterError subclasses to stop (see module doc)."""
     try:
         for step in PRE_FORWARD:
-            await step(ctx)
-    except (PolicyUnavailable, ScrubError) as exc:
-        record_failed_decision(ctx, exc.message)
+            name = step.__name__.removesuffix("_step")
+            with tracing.span(f"privacy_router.{name}", request_id=ctx.request_id) as span:
+                await step(ctx)
+                span.update(tracing.context_attributes(ctx))
+    except RequestBlocked:
+        raise
+    except RouterError as exc:
+        # Refused after detection (policy failure, scrub failure, a model the backend does not
+        # offer): the refusal itself is audited. Earlier refusals (401, 400) have nothing to record.
+        if ctx.audit_id is None:
+            record_failed_decision(ctx, exc.message)
         raise

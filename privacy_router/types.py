@@ -87,6 +87,11 @@ class Decision:
     scrub_entities: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     policy_id: str = "privacy_router.decision"
+    # Provenance, not part of the decision's meaning (left out of ==): the policy that made it (the
+    # loaded revision may change under hot reload between evaluation and audit) and, for the OPA
+    # engine, the decision id OPA logged it under.
+    policy_info: PolicyInfo | None = field(default=None, compare=False)
+    decision_id: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

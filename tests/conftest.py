@@ -1,14 +1,63 @@
-"""Shared fixtures: the PostgreSQL DSN (mandatory in CI) and one loaded detection engine."""
+"""Shared fixtures: the no-egress guard, the PostgreSQL DSN (mandatory in CI), one detection engine.
+
+No egress (issue 8): tests/noegress/sitecustomize.py refuses connections to anything but loopback.
+It is installed here, at import, before any test module (or the library it imports) can reach
+the network, and exported to subprocesses through PYTHONPATH, so the gateway and the simulators
+that tests start are guarded too. A test during which the pytest process or any subprocess tried
+to leave loopback fails, even if the code under test swallowed the error.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from privacy_router.config import DetectionSettings
-from privacy_router.detection.engine import DetectionEngine
+_NOEGRESS_DIR = Path(__file__).parent / "noegress"
+
+
+def _load_guard() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_noegress_guard", _NOEGRESS_DIR / "sitecustomize.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("tests/noegress/sitecustomize.py not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NOEGRESS = _load_guard()
+NOEGRESS.install()
+NOEGRESS.LOG_TO_FILE = False
+os.environ["PRIVACY_ROUTER_TEST_NO_EGRESS"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(_NOEGRESS_DIR), os.environ.get("PYTHONPATH", "")) if p
+)
+_EGRESS_LOG = Path(tempfile.mkdtemp(prefix="pr-noegress-")) / "attempts.log"
+_EGRESS_LOG.touch()
+os.environ[NOEGRESS.ENV_LOG] = str(_EGRESS_LOG)
+
+
+@pytest.fixture(autouse=True)
+def no_egress() -> Iterator[None]:
+    """Fails the test if it, or a subprocess it started, tried to connect beyond loopback."""
+    attempts_before = len(NOEGRESS.ATTEMPTS)
+    log_before = _EGRESS_LOG.stat().st_size
+    yield
+    new = NOEGRESS.ATTEMPTS[attempts_before:]
+    with _EGRESS_LOG.open("rb") as f:
+        f.seek(log_before)
+        new_sub = f.read().decode("utf-8", "replace").splitlines()
+    if new or new_sub:
+        pytest.fail(f"outbound connection beyond loopback attempted: {[*new, *new_sub]}")
+
+
+from privacy_router.config import DetectionSettings  # noqa: E402  (after the guard, on purpose)
+from privacy_router.detection.engine import DetectionEngine  # noqa: E402
 
 PG_DSN = os.environ.get("PRIVACY_ROUTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_REQUIRED = os.environ.get("PRIVACY_ROUTER_REQUIRE_PG") == "1"

@@ -7,15 +7,20 @@ package privacy_router
 
 import rego.v1
 
-# The legal area whose export rules bind the tenant: EU member states map to "EU".
-tenant_area := data.residency.jurisdiction_aliases[input.principal.jurisdiction]
+# The legal area whose export rules bind a jurisdiction: EU member states map to "EU".
+legal_area(jurisdiction) := data.residency.jurisdiction_aliases[jurisdiction]
 
-tenant_area := input.principal.jurisdiction if {
-	not data.residency.jurisdiction_aliases[input.principal.jurisdiction]
-}
+legal_area(jurisdiction) := jurisdiction if not data.residency.jurisdiction_aliases[jurisdiction]
+
+tenant_area := legal_area(input.principal.jurisdiction)
 
 allowed_destinations := {j | some j in data.residency.exports[tenant_area]}
 
 region_jurisdiction(region) := data.residency.regions[region]
 
-export_permitted(region) if region_jurisdiction(region) in allowed_destinations
+# The whole rule, input-free: may a tenant in `jurisdiction` send personal data to `region`?
+export_permitted_for(jurisdiction, region) if {
+	region_jurisdiction(region) in data.residency.exports[legal_area(jurisdiction)]
+}
+
+export_permitted(region) if export_permitted_for(input.principal.jurisdiction, region)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -21,12 +22,13 @@ from starlette.types import Receive, Scope, Send
 from privacy_router import metrics
 from privacy_router.api.responses import error_body, error_response
 from privacy_router.audit.records import completion_record
-from privacy_router.errors import RequestBlocked, RouterError, UpstreamError
+from privacy_router.errors import BadRequest, RequestBlocked, RouterError, UpstreamError
 from privacy_router.gateway import Gateway
 from privacy_router.pipeline import RequestContext, authenticate, run_until_forward
 from privacy_router.transform.restore import restore_response
-from privacy_router.transform.stream import SSERestorer
+from privacy_router.transform.stream import AnthropicSSERestorer, SSERestorer
 from privacy_router.types import Principal
+from privacy_router.upstream import translate
 from privacy_router.upstream.base import UpstreamStream
 
 log = structlog.get_logger("privacy_router.proxy")
@@ -39,7 +41,9 @@ def _route_headers(ctx: RequestContext) -> dict[str, str]:
     return headers
 
 
-async def handle(request: Request, endpoint: str, upstream_path: str) -> Response:
+async def handle(request: Request, endpoint: str, upstream_path: str, surface: str = "openai") -> Response:
+    """Run one proxied request. ``surface`` is the client's wire format (``openai`` or
+    ``anthropic``): it decides the shape of error bodies and in-band stream errors."""
     gw: Gateway = request.app.state.gateway
     ctx = RequestContext(
         gw=gw,
@@ -53,19 +57,80 @@ async def handle(request: Request, endpoint: str, upstream_path: str) -> Respons
         await run_until_forward(ctx)
     except RouterError as exc:
         _finish_log(ctx, exc.status_code, "refused" if not isinstance(exc, RequestBlocked) else "blocked")
-        return error_response(exc, _route_headers(ctx))
+        return _for_surface(surface, error_response(exc, _route_headers(ctx)))
+    try:
+        wire = _wire(ctx)
+    except RouterError as exc:
+        # Decided and audited, but this backend cannot carry the request (e.g. n > 1 to Anthropic).
+        _audit_outcome(ctx, exc.status_code, "rejected", time.perf_counter(), None)
+        return _for_surface(surface, error_response(exc, _route_headers(ctx)))
     if ctx.stream:
-        return await _forward_stream(ctx)
-    return await _forward(ctx)
+        return _for_surface(surface, await _forward_stream(ctx, wire, surface))
+    return _for_surface(surface, await _forward(ctx, wire))
 
 
-async def _forward(ctx: RequestContext) -> Response:
+@dataclass(frozen=True)
+class Wire:
+    """What actually goes to the backend, and how its answer comes back to the client's format.
+
+    Scrubbing and restoring always work on the client's format; translation sits between them and
+    the backend (upstream/translate.py)."""
+
+    path: str
+    payload: dict[str, Any]
+    response: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    stream: Callable[[], StreamStage] | None = None
+
+
+def _wire(ctx: RequestContext) -> Wire:
+    backend = ctx.backend
+    if backend is None:
+        raise RouterError("pipeline order: forward needs a backend")
+    payload = ctx.forward_payload
+    if ctx.endpoint == "messages" and backend.kind != "anthropic":
+        return Wire(
+            "/chat/completions",
+            translate.chat_request_from_messages(payload),
+            lambda body: translate.messages_response_from_chat(body, None),
+            lambda: translate.ChatToMessagesStream(None),
+        )
+    if backend.kind == "anthropic" and ctx.endpoint == "chat.completions":
+        options = payload.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return Wire(
+            "/messages",
+            translate.messages_request_from_chat(payload),
+            lambda body: translate.chat_response_from_messages(body, None),
+            lambda: translate.MessagesToChatStream(None, include_usage),
+        )
+    if backend.kind == "anthropic" and ctx.endpoint != "messages":
+        raise BadRequest("this endpoint is not available on the backend chosen for this request")
+    return Wire(ctx.upstream_path, payload)
+
+
+def _for_surface(surface: str, response: Response) -> Response:
+    """Errors on the Anthropic surface use Anthropic's error shape (protocol.md §6)."""
+    if surface != "anthropic" or response.status_code < 400 or not isinstance(response, JSONResponse):
+        return response
+    body = json.loads(bytes(response.body))
+    err = body.get("error") if isinstance(body, dict) else None
+    message = err.get("message") if isinstance(err, dict) else None
+    new = translate.anthropic_error_body(
+        response.status_code, message if isinstance(message, str) else "error"
+    )
+    if isinstance(err, dict) and "reasons" in err:
+        new["error"]["reasons"] = err["reasons"]
+    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    return JSONResponse(new, status_code=response.status_code, headers=headers)
+
+
+async def _forward(ctx: RequestContext, wire: Wire) -> Response:
     backend = ctx.backend
     if backend is None:
         raise RouterError("pipeline order: forward needs a backend")
     t0 = time.perf_counter()
     try:
-        upstream = await backend.send(ctx.upstream_path, ctx.forward_payload, request_id=ctx.request_id)
+        upstream = await backend.send(wire.path, wire.payload, request_id=ctx.request_id)
     except UpstreamError as exc:
         metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=exc.code or "error").inc()
         _audit_outcome(ctx, exc.status_code, "upstream_error", t0, None)
@@ -77,7 +142,7 @@ async def _forward(ctx: RequestContext) -> Response:
         return JSONResponse(
             _upstream_error_body(upstream.json, status), status_code=status, headers=_route_headers(ctx)
         )
-    body = upstream.json
+    body = wire.response(upstream.json) if wire.response else upstream.json
     if ctx.vault is not None:
         body = restore_response(ctx.endpoint, body, ctx.vault)
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
@@ -100,7 +165,7 @@ def _upstream_error_body(body: Any, status: int) -> dict[str, Any]:
     )
 
 
-async def _forward_stream(ctx: RequestContext) -> Response:
+async def _forward_stream(ctx: RequestContext, wire: Wire, surface: str) -> Response:
     backend = ctx.backend
     if backend is None:
         raise RouterError("pipeline order: forward needs a backend")
@@ -108,7 +173,7 @@ async def _forward_stream(ctx: RequestContext) -> Response:
     stack = contextlib.AsyncExitStack()
     try:
         upstream = await stack.enter_async_context(
-            backend.stream(ctx.upstream_path, ctx.forward_payload, request_id=ctx.request_id)
+            backend.stream(wire.path, wire.payload, request_id=ctx.request_id)
         )
     except UpstreamError as exc:
         await stack.aclose()
@@ -129,9 +194,14 @@ async def _forward_stream(ctx: RequestContext) -> Response:
             status_code=upstream.status,
             headers=_route_headers(ctx),
         )
-    restorer = SSERestorer(ctx.vault, ctx.endpoint, drop_done_after_error=True)
+    restorer: StreamStage
+    if ctx.endpoint == "messages":
+        restorer = AnthropicSSERestorer(ctx.vault)
+    else:
+        restorer = SSERestorer(ctx.vault, ctx.endpoint, drop_done_after_error=True)
+    stages: list[StreamStage] = [wire.stream(), restorer] if wire.stream else [restorer]
     return RelayResponse(
-        _relay(ctx, upstream, stack, restorer, t0),
+        _relay(ctx, upstream, stack, _Chain(stages), t0, surface),
         media_type="text/event-stream",
         headers=_route_headers(ctx),
     )
@@ -141,8 +211,9 @@ async def _relay(
     ctx: RequestContext,
     upstream: UpstreamStream,
     stack: contextlib.AsyncExitStack,
-    restorer: SSERestorer,
+    restorer: StreamStage,
     t0: float,
+    surface: str = "openai",
 ) -> AsyncIterator[bytes]:
     """Relay one upstream SSE stream to the client, restoring placeholders on the way.
 
@@ -174,7 +245,7 @@ async def _relay(
             out = restorer.finish()
             if out:
                 yield out
-            yield stream_error_event(exc.message, exc.code or "upstream_error")
+            yield stream_error_event(exc.message, exc.code or "upstream_error", surface)
             return
         if restorer.errored:
             metrics.UPSTREAM_ERRORS.labels(backend=backend_name, kind="stream_error_event").inc()
@@ -183,7 +254,9 @@ async def _relay(
             # The upstream closed without [DONE]: say so in-band; never fabricate [DONE].
             metrics.UPSTREAM_ERRORS.labels(backend=backend_name, kind="stream_truncated").inc()
             outcome = "truncated"
-            yield stream_error_event("upstream closed the stream before it finished", "stream_truncated")
+            yield stream_error_event(
+                "upstream closed the stream before it finished", "stream_truncated", surface
+            )
         else:
             outcome = "ok"
     except Exception:
@@ -195,6 +268,49 @@ async def _relay(
         with anyio.CancelScope(shield=True):
             await stack.aclose()
         _audit_outcome(ctx, 200, outcome, t0, None)
+
+
+class StreamStage(Protocol):
+    """One per-request step over a stream: a translator or a restorer (STYLE.md, "Streaming")."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def errored(self) -> bool: ...
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class _Chain:
+    """Stages in order: bytes from the upstream go through each; ``done`` once any stage is done
+    (nothing more will come out), ``errored`` once any stage saw an error event."""
+
+    def __init__(self, stages: list[StreamStage]) -> None:
+        self._stages = stages
+
+    @property
+    def done(self) -> bool:
+        return any(s.done for s in self._stages)
+
+    @property
+    def errored(self) -> bool:
+        return any(s.errored for s in self._stages)
+
+    def feed(self, chunk: bytes) -> bytes:
+        for stage in self._stages:
+            if not chunk:
+                break
+            chunk = stage.feed(chunk)
+        return chunk
+
+    def finish(self) -> bytes:
+        out = b""
+        for stage in self._stages:
+            out = (stage.feed(out) if out else b"") + stage.finish()
+        return out
 
 
 class RelayResponse(StreamingResponse):
@@ -216,9 +332,12 @@ class RelayResponse(StreamingResponse):
                     await iterator.aclose()
 
 
-def stream_error_event(message: str, code: str) -> bytes:
+def stream_error_event(message: str, code: str, surface: str = "openai") -> bytes:
     """An in-band error event in the shape vLLM and OpenAI use (protocol.md §1.5); the openai SDK
-    raises ``APIError`` with this message when it reads it (protocol.md §5, SSE handling)."""
+    raises ``APIError`` with this message when it reads it (protocol.md §5, SSE handling). On the
+    Anthropic surface: ``event: error`` with Anthropic's error body (protocol.md §6)."""
+    if surface == "anthropic":
+        return translate.anthropic_event("error", translate.anthropic_error_body(502, message))
     body = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 

@@ -19,7 +19,8 @@ from privacy_router.errors import AuditWriteError
 
 # Keys the store writes into every record; a caller-supplied record must not contain them.
 STORE_KEYS: tuple[str, ...] = ("seq", "ts", "record_id")
-RECORD_TYPES: tuple[str, ...] = ("decision", "completion", "admin", "audit_query")
+# "explain": records of POST /v1/route/explain (records.py), which decide but never forward.
+RECORD_TYPES: tuple[str, ...] = ("decision", "completion", "admin", "audit_query", "explain")
 
 
 @dataclass(frozen=True)

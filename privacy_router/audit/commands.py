@@ -1,49 +1,104 @@
-"""``privacy-router audit ...``: query and verify the audit log (for compliance officers).
+"""``privacy-router audit ...``: query, verify and checkpoint the audit log; migrate PostgreSQL.
 
-The lead's cli.py registers this ``app`` as the ``audit`` sub-command.
+The lead's cli.py registers this ``app`` as the ``audit`` sub-command. Every reading command opens
+the store named by ``--audit-db`` (SQLite file), ``--dsn`` (PostgreSQL, read-only use), or the
+``audit`` section of ``--config``.
 """
 
 from __future__ import annotations
 
+import csv
+import getpass
 import json
+import re
+import sys
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from privacy_router.audit.query import query_records
+from privacy_router.audit.base import AuditStore
+from privacy_router.audit.checkpoints import (
+    CheckpointError,
+    Signer,
+    Verifier,
+    default_state_file,
+    merkle_range,
+    sign_head,
+    verify_against_checkpoint,
+    write_checkpoint,
+)
+from privacy_router.audit.factory import default_origin, load_signer
+from privacy_router.audit.postgresql import DEFAULT_SCHEMA, PostgresAuditStore, migrate
+from privacy_router.audit.proofs import prove_consistency, prove_inclusion, verify_bundle
+from privacy_router.audit.query import RecordFilter, get_record, query_records, record_stats, search_records
+from privacy_router.audit.records import audit_query_record
 from privacy_router.audit.sqlite import SqliteAuditStore
 from privacy_router.audit.verify import VerifyReport, verify
-from privacy_router.config import load_settings
-from privacy_router.errors import RouterError
+from privacy_router.config import AuditSettings, load_settings
+from privacy_router.errors import AuditWriteError, RouterError
+from privacy_router.types import Principal
 
 app = typer.Typer(help="Query and verify the append-only audit log.", no_args_is_help=True)
 
 AuditDbOpt = Annotated[
     Path | None,
-    typer.Option("--audit-db", help="SQLite audit file (default: audit.sqlite_path from --config)."),
+    typer.Option("--audit-db", help="SQLite audit file (default: the audit section of --config)."),
+]
+DsnOpt = Annotated[
+    str | None,
+    typer.Option("--dsn", help="PostgreSQL DSN of a role that may SELECT the audit table (read-only use)."),
+]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option("--schema", help=f"PostgreSQL schema (default: audit.pg_schema, {DEFAULT_SCHEMA})."),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="privacy-router YAML configuration file.")]
 
 
-def _store_path(audit_db: Path | None, config: Path | None) -> Path:
+def _settings(
+    audit_db: Path | None, dsn: str | None, schema: str | None, config: Path | None
+) -> AuditSettings:
+    """The audit settings the command works on: --audit-db or --dsn override --config."""
+    base = load_settings(config).audit if config is not None or (audit_db is None and dsn is None) else None
+    base = base or AuditSettings()
+    if audit_db is not None and dsn is not None:
+        _fail("give --audit-db or --dsn, not both", 2)
     if audit_db is not None:
-        path = audit_db
-    else:
-        settings = load_settings(config)
-        if settings.audit.store != "sqlite":
-            _fail(f"audit.store is {settings.audit.store!r}; these commands read SQLite: pass --audit-db", 2)
-        path = settings.audit.sqlite_path
-    if not path.is_file():
-        # Opening a missing path would create an empty log, which would then "verify".
-        _fail(f"no audit database at {path}", 2)
-    return path
+        return base.model_copy(update={"store": "sqlite", "sqlite_path": audit_db})
+    if dsn is not None:
+        return base.model_copy(
+            update={"store": "postgresql", "pg_dsn": dsn, "pg_schema": schema or base.pg_schema}
+        )
+    if schema is not None:
+        return base.model_copy(update={"pg_schema": schema})
+    return base
 
 
-def _fail(message: str, code: int) -> None:
+def _open_reader(settings: AuditSettings) -> SqliteAuditStore | PostgresAuditStore:
+    """The store, opened for reading. Raises typer.Exit(2) with a message when it cannot be."""
+    if settings.store == "sqlite":
+        if not settings.sqlite_path.is_file():
+            # Opening a missing path would create an empty log, which would then "verify".
+            _fail(f"no audit database at {settings.sqlite_path}", 2)
+        try:
+            return SqliteAuditStore(settings.sqlite_path)
+        except RouterError as exc:
+            _fail(f"error: {exc.message}", 2)
+    try:
+        return PostgresAuditStore(settings.pg_dsn or "", schema=settings.pg_schema, read_only=True)
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 2)
+    raise AssertionError("unreachable")  # _fail raises
+
+
+def _fail(message: str, code: int) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 
@@ -84,14 +139,15 @@ def query_cmd(
         bool, typer.Option("--jsonl", help="One JSON record per line instead of a table.")
     ] = False,
     audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Print audit records that match every given filter."""
     since_dt = _parse_when(since, end_of_day=False)
     until_dt = _parse_when(until, end_of_day=True)
-    path = _store_path(audit_db, config)
     try:
-        with SqliteAuditStore(path) as store:
+        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
             records = query_records(
                 store,
                 since=since_dt,
@@ -129,11 +185,26 @@ def query_cmd(
 @app.command("verify")
 def verify_cmd(
     audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
     config: ConfigOpt = None,
     head: Annotated[
         str | None,
         typer.Option(
             help="Externally held head SEQ:HEX; fails if the log was truncated or rewritten behind it."
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A signed checkpoint file; fails on truncation, rewrite, bad signature, rollback."),
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The checkpoint signer's public key file (keygen).")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where this verifier keeps the newest checkpoint it accepted (rollback detection)."
         ),
     ] = None,
 ) -> None:
@@ -144,15 +215,110 @@ def verify_cmd(
         if not seq_s.isdigit() or len(hex_s) != 64:
             raise typer.BadParameter("--head must be SEQ:<64 hex digits>")
         expect = (int(seq_s), hex_s)
-    path = _store_path(audit_db, config)
+    if (checkpoint is None) != (public_key is None):
+        raise typer.BadParameter("--checkpoint and --public-key go together")
+    opened = None
+    if checkpoint is not None and public_key is not None:
+        try:
+            verifier = Verifier.from_text(public_key.read_text(encoding="utf-8"))
+            opened = verifier.open(checkpoint.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"FAILED: cannot read checkpoint or key ({type(exc).__name__})", 1)
+        except CheckpointError as exc:
+            _fail(f"FAILED: {exc.message}", 1)
+    store = _open_reader(_settings(audit_db, dsn, schema, config))
     try:
-        with SqliteAuditStore(path) as store:
-            report = store.verify()
+        with store:
+            report = _verify_with_progress(store)
             if report.ok and expect is not None:
                 report = verify(store.iter_rows(), expect_head=expect)
+            if report.ok and opened is not None:
+                report = verify_against_checkpoint(
+                    store.iter_rows, opened, state_file=state or default_state_file()
+                )
     except RouterError as exc:
         _fail(f"FAILED: {exc.message}", 1)
     _print_report(report)
+    if opened is not None:
+        typer.echo(f"checkpoint {opened.origin} size {opened.size} ({opened.time}) verified")
+
+
+@app.command("migrate")
+def migrate_cmd(
+    dsn: Annotated[str, typer.Option("--dsn", help="DSN of the OWNER role (never the router's role).")],
+    schema: Annotated[str, typer.Option(help="Schema to create or upgrade.")] = DEFAULT_SCHEMA,
+    runtime_role: Annotated[
+        str | None,
+        typer.Option("--runtime-role", help="Role the router runs as: gets INSERT and SELECT only."),
+    ] = None,
+    reader_role: Annotated[
+        str | None, typer.Option("--reader-role", help="Role for compliance tools: gets SELECT only.")
+    ] = None,
+) -> None:
+    """Create or upgrade the PostgreSQL audit schema (audit/postgresql/NNN_*.sql) and grant roles."""
+    try:
+        applied = migrate(dsn, schema=schema, runtime_role=runtime_role, reader_role=reader_role)
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 2)
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+@app.command("keygen")
+def keygen_cmd(
+    name: Annotated[str, typer.Argument(help="Key name, e.g. acme-audit-2026 (printable ASCII, no '+').")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="Where to write the public (verifier) key.")
+    ],
+) -> None:
+    """Create an Ed25519 checkpoint signing key. Prints the PRIVATE key: put it in the environment
+    variable named by audit.signing_key_env (from a secret store), never in the config file."""
+    try:
+        signer = Signer.generate(name)
+    except CheckpointError as exc:
+        _fail(f"error: {exc.message}", 2)
+    public_key.write_text(signer.verifier().text() + "\n", encoding="utf-8")
+    typer.echo(signer.private_text())
+
+
+@app.command("checkpoint")
+def checkpoint_cmd(
+    audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Folder to write to (default: audit.checkpoint_dir).")
+    ] = None,
+) -> None:
+    """Verify the whole chain, then sign its head now and write the checkpoint file."""
+    settings = _settings(audit_db, dsn, schema, config)
+    directory = out_dir or settings.checkpoint_dir
+    if directory is None:
+        _fail("no --dir given and audit.checkpoint_dir is not set", 2)
+    try:
+        signer = load_signer(settings)
+        with _open_reader(settings) as store:
+            report = store.verify()
+            if not report.ok:
+                _print_report(report)
+            merkle = merkle_range(store.iter_rows(), report.records).root()
+        note = sign_head(
+            signer, default_origin(settings), report.records, report.head_hash, merkle_root=merkle
+        )
+        path = write_checkpoint(directory, note, report.records)
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 2)
+    typer.echo(f"wrote {path}")
+    typer.echo(note, nl=False)
+
+
+def _verify_with_progress(store: SqliteAuditStore | PostgresAuditStore) -> VerifyReport:
+    """``store.verify()`` (SQLite integrity check, then the whole chain) with a progress bar."""
+    if isinstance(store, SqliteAuditStore):
+        problem = store.integrity_check()
+        if problem is not None:
+            return VerifyReport(False, 0, None, f"integrity_check: {problem}", "00" * 32)
+    return verify(_progress(store.iter_rows(), "verify", None))
 
 
 def _print_report(report: VerifyReport) -> None:
@@ -162,3 +328,295 @@ def _print_report(report: VerifyReport) -> None:
     where = f" at seq {report.first_bad_seq}" if report.first_bad_seq is not None else ""
     typer.echo(f"FAILED{where}: {report.problem}")
     raise typer.Exit(1)
+
+
+@app.command("prove")
+def prove_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="The signed checkpoint the proof is against.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="The checkpoint signer's public key file.")
+    ],
+    seq: Annotated[int | None, typer.Option(help="Prove that record SEQ is in the log (inclusion).")] = None,
+    old: Annotated[
+        Path | None, typer.Option(help="An older checkpoint: prove the log only grew since (consistency).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the bundle here instead of printing it.")] = None,
+    audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Make an inclusion (--seq) or consistency (--old) proof bundle, checkable offline by verify-proof."""
+    if (seq is None) == (old is None):
+        raise typer.BadParameter("give exactly one of --seq or --old")
+    try:
+        verifier = Verifier.from_text(public_key.read_text(encoding="utf-8"))
+        note = checkpoint.read_text(encoding="utf-8")
+        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
+            if seq is not None:
+                bundle = prove_inclusion(store.iter_rows(), note, verifier, seq)
+            elif old is not None:
+                bundle = prove_consistency(store.iter_rows(), old.read_text(encoding="utf-8"), note, verifier)
+            else:
+                raise typer.BadParameter("give exactly one of --seq or --old")
+    except OSError as exc:
+        _fail(f"error: cannot read checkpoint or key ({type(exc).__name__})", 2)
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 1)
+    text = json.dumps(bundle, indent=1, sort_keys=True) + "\n"
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("verify-proof")
+def verify_proof_cmd(
+    bundle: Annotated[Path, typer.Argument(help="A bundle written by `audit prove`.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="The checkpoint signer's public key file.")
+    ],
+) -> None:
+    """Check a proof bundle offline (no database): exit 0 when it holds, 1 otherwise."""
+    try:
+        verifier = Verifier.from_text(public_key.read_text(encoding="utf-8"))
+        summary = verify_bundle(bundle.read_text(encoding="utf-8"), verifier)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"FAILED: cannot read bundle or key ({type(exc).__name__})", 1)
+    except CheckpointError as exc:
+        _fail(f"FAILED: {exc.message}", 1)
+    typer.echo(f"OK: {summary}")
+
+
+# -- show / stats / export (the CLI side of GET /v1/audit/records/{id}, /stats, /export) ----------
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "seq",
+    "ts",
+    "record_id",
+    "record_type",
+    "request_id",
+    "tenant",
+    "service",
+    "key_id",
+    "endpoint",
+    "action",
+    "backend",
+    "backend_region",
+    "policy_id",
+    "policy_revision",
+    "entity_types",
+    "categories",
+    "status",
+    "outcome",
+    "entry_hash",
+)
+
+
+def _cli_principal() -> Principal:
+    """Who ran the command, as far as the machine knows: the OS account (an identifier or
+    ``unknown``). The CLI has no API key; the audit_query record says so with ``key_id=cli``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}", user):
+        user = "unknown"
+    return Principal(
+        service="privacy-router-cli", tenant=f"os-user:{user}", jurisdiction="local", key_id="cli"
+    )
+
+
+def record_cli_query(
+    store: AuditStore, operation: str, filters: dict[str, Any], rows: int, record_id: str | None = None
+) -> bool:
+    """Append the ``audit_query`` record of one CLI read (issue 6: every query and export is
+    recorded). Returns False when the store is read-only (``--dsn`` opens PostgreSQL read-only; a
+    reader role may not INSERT): the read is then not recorded, which the command says on stderr."""
+    try:
+        store.append(
+            audit_query_record(
+                request_id=f"aq-{uuid.uuid4().hex}",
+                principal=_cli_principal(),
+                surface="cli",
+                operation=operation,
+                filters=filters,
+                rows=rows,
+                record_id=record_id,
+            )
+        )
+    except AuditWriteError:
+        typer.echo("note: this read was not recorded in the audit log (store not writable)", err=True)
+        return False
+    return True
+
+
+def _progress(rows: Iterable[Any], label: str, total: int | None) -> Iterator[Any]:
+    """``rows`` with a rich progress bar on stderr when it is a terminal (nothing otherwise)."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        for row in rows:
+            yield row
+            progress.advance(task)
+
+
+def _filter(
+    since: str | None,
+    until: str | None,
+    tenant: str | None,
+    service: str | None,
+    action: str | None,
+    backend: str | None,
+    entity_type: str | None,
+    policy_revision: str | None,
+    record_type: str | None,
+) -> RecordFilter:
+    return RecordFilter(
+        since=_parse_when(since, end_of_day=False),
+        until=_parse_when(until, end_of_day=True),
+        tenant=tenant,
+        service=service,
+        action=action,
+        backend=backend,
+        entity_type=entity_type,
+        policy_revision=policy_revision,
+        record_type=record_type,
+    )
+
+
+SinceOpt = Annotated[str | None, typer.Option(help="From this ISO date/datetime (inclusive).")]
+UntilOpt = Annotated[
+    str | None, typer.Option(help="Up to this ISO date/datetime (a date includes that day).")
+]
+TenantOpt = Annotated[str | None, typer.Option(help="Only this tenant.")]
+ServiceOpt = Annotated[str | None, typer.Option(help="Only this calling service.")]
+ActionOpt = Annotated[str | None, typer.Option(help="onprem | external | external_scrubbed | block")]
+BackendOpt = Annotated[str | None, typer.Option(help="Only this backend.")]
+EntityOpt = Annotated[str | None, typer.Option("--entity-type", help="Only records with this entity type.")]
+RevisionOpt = Annotated[str | None, typer.Option("--policy-revision", help="Only this policy revision.")]
+
+
+@app.command("show")
+def show_cmd(
+    record_id: Annotated[str, typer.Argument(help="The record id (x-privacy-audit-id).")],
+    audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print one record as JSON (with its entry_hash and prev_hash). Exit 1 when there is none."""
+    try:
+        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
+            record = get_record(store, record_id)
+            found = record is not None
+            record_cli_query(store, "record", {}, 1 if found else 0, record_id=record_id if found else None)
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 2)
+    if record is None:
+        _fail(f"no record with id {record_id!r}" if _SAFE_ID.fullmatch(record_id) else "no such record", 1)
+    typer.echo(json.dumps(record, indent=2, sort_keys=True))
+
+
+_SAFE_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
+
+
+@app.command("stats")
+def stats_cmd(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    tenant: TenantOpt = None,
+    service: ServiceOpt = None,
+    action: ActionOpt = None,
+    backend: BackendOpt = None,
+    entity_type: EntityOpt = None,
+    policy_revision: RevisionOpt = None,
+    audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Counts of requests (decision records) by day, action, tenant, service, entity type, as JSON."""
+    flt = _filter(since, until, tenant, service, action, backend, entity_type, policy_revision, None)
+    try:
+        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
+            stats = record_stats(store, flt)
+            record_cli_query(store, "stats", dict(flt.audit_view()), int(stats["requests"]))
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 2)
+    typer.echo(json.dumps(stats, indent=2, sort_keys=True))
+
+
+def csv_row(record: dict[str, Any]) -> list[str]:
+    """One record flattened to EXPORT_COLUMNS (lists joined with ``;``; missing fields empty)."""
+    principal = record.get("principal") or {}
+    policy = record.get("policy") or {}
+    values: dict[str, Any] = {
+        **record,
+        "tenant": principal.get("tenant"),
+        "service": principal.get("service"),
+        "key_id": principal.get("key_id"),
+        "policy_id": policy.get("id"),
+        "policy_revision": policy.get("revision"),
+        "entity_types": ";".join(str(e.get("type")) for e in record.get("entities") or []),
+        "categories": ";".join(str(c) for c in record.get("categories") or []),
+    }
+    return ["" if values.get(c) is None else str(values[c]) for c in EXPORT_COLUMNS]
+
+
+@app.command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output.")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    tenant: TenantOpt = None,
+    service: ServiceOpt = None,
+    action: ActionOpt = None,
+    backend: BackendOpt = None,
+    entity_type: EntityOpt = None,
+    policy_revision: RevisionOpt = None,
+    record_type: Annotated[
+        str | None, typer.Option("--record-type", help="decision | completion | ...")
+    ] = None,
+    audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Stream matching records as CSV (one row per record, EXPORT_COLUMNS) or JSONL (the whole
+    canonical record plus entry_hash and prev_hash). Records are read in batches, never all at once."""
+    if fmt not in ("csv", "jsonl"):
+        raise typer.BadParameter("--format must be csv or jsonl")
+    flt = _filter(since, until, tenant, service, action, backend, entity_type, policy_revision, record_type)
+    count = 0
+    try:
+        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
+            stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
+            try:
+                writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+                if writer is not None:
+                    writer.writerow(EXPORT_COLUMNS)
+                for record in _progress(search_records(store, flt), f"export {fmt}", None):
+                    if writer is not None:
+                        writer.writerow(csv_row(record))
+                    else:
+                        stream.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+                    count += 1
+            finally:
+                if out:
+                    stream.close()
+            record_cli_query(store, f"export.{fmt}", dict(flt.audit_view()), count)
+    except RouterError as exc:
+        _fail(f"error: {exc.message}", 2)
+    if out:
+        typer.echo(f"wrote {count} records to {out}", err=True)

@@ -69,12 +69,21 @@ def decision_record(
     unscannable_parts: int,
     prompt_hmac: str,
     policy_input: dict[str, Any],
+    shadow: dict[str, Any] | None = None,
+    record_type: str = "decision",
 ) -> dict[str, Any]:
-    """The write-ahead record of one routing decision (appended before any byte is forwarded)."""
+    """The write-ahead record of one routing decision (appended before any byte is forwarded).
+
+    ``record_type="explain"``: the same content for ``POST /v1/route/explain``, which decides but
+    never forwards. ``shadow``: the candidate policy's verdict (policy/lifecycle.py), when shadow
+    mode is on. ``decision.decision_id`` (OPA engine) is kept under ``policy.decision_id``. The
+    three are additive: a record without them has exactly the fields it had before."""
     if decision.action not in ACTIONS:
         raise AuditWriteError(f"audit record rejected: action must be one of {list(ACTIONS)}")
-    return {
-        "record_type": "decision",
+    if record_type not in ("decision", "explain"):
+        raise AuditWriteError("audit record rejected: record_type must be decision or explain")
+    record: dict[str, Any] = {
+        "record_type": record_type,
         "request_id": _ident(request_id, "request_id"),
         "principal": _principal(principal),
         "endpoint": _ident(endpoint, "endpoint"),
@@ -101,6 +110,28 @@ def decision_record(
         "unscannable_parts": _count(unscannable_parts, "unscannable_parts"),
         "prompt_hmac": _hmac_hex(prompt_hmac),
         "policy_input": _policy_input(policy_input),
+    }
+    if decision.decision_id is not None:
+        record["policy"]["decision_id"] = _ident(decision.decision_id, "policy.decision_id")
+    if shadow is not None:
+        record["shadow"] = _shadow(shadow)
+    return record
+
+
+def _shadow(value: dict[str, Any]) -> dict[str, Any]:
+    action = value.get("action")
+    if action is not None and action not in ACTIONS:
+        raise AuditWriteError("audit record rejected: shadow.action must be an action or null")
+    for flag in ("agrees", "error"):
+        if not isinstance(value.get(flag), bool):
+            raise AuditWriteError(f"audit record rejected: shadow.{flag} must be a boolean")
+    return {
+        "action": action,
+        "backend": _opt_ident(value.get("backend"), "shadow.backend"),
+        "agrees": value["agrees"],
+        "error": value["error"],
+        "revision": _ident(value.get("revision"), "shadow.revision"),
+        "files_hash": _hex(value.get("files_hash"), "shadow.files_hash"),
     }
 
 
@@ -321,3 +352,60 @@ def _policy_input(value: Any, depth: int = 0, key: str = "") -> Any:
     if isinstance(value, float) and math.isfinite(value):
         return value
     raise AuditWriteError("audit record rejected: policy_input holds a non-JSON value")
+
+
+# -- audit_query: reads of the audit log are themselves audited (issue 6) -------------------------
+
+# Who read the log through which surface: the compliance API, the dashboard, the CLI.
+QUERY_SURFACES: tuple[str, ...] = ("api", "ui", "cli")
+# Filter values are typed by the officer (a tenant name, an entity type, a revision, a time): kept
+# when identifier-shaped or an RFC 3339 UTC time as base.format_ts writes it, else REDACTED, so a
+# value pasted into a filter box never reaches the chain.
+_FILTER_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+def audit_query_record(
+    *,
+    request_id: str,
+    principal: Principal,
+    surface: str,
+    operation: str,
+    filters: dict[str, Any],
+    rows: int,
+    record_id: str | None = None,
+) -> dict[str, Any]:
+    """One read of the audit log: who (principal), where (``surface``), what (``operation``, e.g.
+    ``records``, ``record``, ``stats``, ``verify``, ``export.csv``, ``ui.overview``), which filter,
+    and how many records were returned. ``record_id`` names the record a detail view showed.
+    Never any record content."""
+    if surface not in QUERY_SURFACES:
+        raise AuditWriteError(f"audit record rejected: surface must be one of {list(QUERY_SURFACES)}")
+    if not isinstance(filters, dict) or len(filters) > 32:
+        raise AuditWriteError("audit record rejected: filters must be a mapping of at most 32 entries")
+    clean: dict[str, Any] = {}
+    for key, value in sorted(filters.items()):
+        if not isinstance(key, str) or not _PATH_NAME.fullmatch(key):
+            raise AuditWriteError("audit record rejected: filter names must be identifiers")
+        clean[key] = _filter_value(value)
+    record: dict[str, Any] = {
+        "record_type": "audit_query",
+        "request_id": _ident(request_id, "request_id"),
+        "principal": _principal(principal),
+        "surface": surface,
+        "operation": _ident(operation, "operation"),
+        "filters": clean,
+        "rows": _count(rows, "rows"),
+    }
+    if record_id is not None:
+        record["record_id_read"] = _ident(record_id, "record_id_read")
+    return record
+
+
+def _filter_value(value: object) -> object:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return value if _FILTER_TS.fullmatch(value) else _client_token(value)
+    raise AuditWriteError("audit record rejected: filter values must be strings, integers or booleans")

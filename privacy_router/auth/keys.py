@@ -28,8 +28,8 @@ from typing import Any
 
 import structlog
 import yaml
-from pydantic import TypeAdapter, ValidationError
 from prometheus_client import Counter, Gauge
+from pydantic import TypeAdapter, ValidationError
 
 from privacy_router.config import ApiKeySettings
 from privacy_router.errors import ConfigError

@@ -83,7 +83,7 @@ class MemoryRateLimiter:
 
 # KEYS[1] bucket; ARGV rate, burst. Returns the wait in seconds as a string (Redis truncates Lua
 # numbers to integers in replies: https://redis.io/docs/latest/develop/interact/programmability/lua-api/).
-_TOKEN_BUCKET_LUA = """
+_BUCKET_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
@@ -117,7 +117,7 @@ class RedisRateLimiter:
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
         )
-        self._script = self._redis.register_script(_TOKEN_BUCKET_LUA)
+        self._script = self._redis.register_script(_BUCKET_LUA)
         self._prefix = prefix
         self._fallback = MemoryRateLimiter()
 

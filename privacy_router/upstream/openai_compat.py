@@ -201,9 +201,18 @@ class OpenAICompatBackend:
 
 BackendFactory = Callable[[BackendSettings, httpx.AsyncClient, ServerSettings], Backend]
 
+
+def _anthropic(settings: BackendSettings, client: httpx.AsyncClient, server: ServerSettings) -> Backend:
+    # Imported here: upstream/anthropic.py builds on this module's adapter.
+    from privacy_router.upstream.anthropic import AnthropicBackend
+
+    return AnthropicBackend(settings, client, server)
+
+
 # The one registration place for backend kinds (STYLE.md: one Protocol, one place that registers).
 BACKEND_KINDS: dict[str, BackendFactory] = {
     "openai": OpenAICompatBackend,
+    "anthropic": _anthropic,
 }
 
 

@@ -12,16 +12,23 @@ the router). The wire details follow /work/shared/reference/protocol.md (cited b
   chunk carries ``"usage": null`` (openai-python ``chat_completion_stream_options_param.py``);
   errors carry a string ``code`` or null.
 
+The ``anthropic`` flavor serves ``POST /v1/messages`` and ``GET /v1/models`` in Anthropic's wire
+format (§6): ``event:`` lines, ``message_start``/``ping``/``content_block_*``/``message_delta``/
+``message_stop``, no ``[DONE]``, ``{"type":"error",...}`` errors, ``tool_use`` with an object input.
+
 Answers are deterministic: the text of the last user message is echoed (so placeholders the
 router put in must come back), a tool result is answered ``Tool said: <content>``, and with
 ``tools`` the first (or the named) tool is called with ``{"<first property>": "<user text>"}``.
 
-Faults, per request with the ``x-sim-fault`` header or for every request with ``--fault``
+Faults, per request with the ``x-sim-fault`` header (or a ``sim_fault`` body key, as a spec
+string or as ``{"drop": 3, ...}``) or for every
+request with ``--fault``
 (comma-separated, e.g. ``slow:5,drop:3``):
 ``fail:<status>`` error body of the flavor; ``stall:<seconds>`` before the first byte;
 ``drop:<k>`` abort the TCP connection after k stream chunks (no terminating chunk, no [DONE]);
 ``truncate:<k>`` end the body cleanly after k chunks without [DONE]; ``slow:<ms>`` between chunks;
-``error-event:<k>`` the flavor's in-band error event after k chunks, then ``[DONE]`` (§1.5);
+``error-event:<k>`` the flavor's in-band error event after k chunks, then ``[DONE]`` (§1.5; the
+anthropic flavor sends ``event: error`` and, as Anthropic, no ``[DONE]``);
 ``keepalive:<k>`` a ``: keep-alive`` comment after every k chunks (vLLM ``--sse-keep-alive-interval``,
 §1.4); ``linger:<seconds>`` keep the body open that long after the last event (a server that does
 not close after ``[DONE]``).
@@ -61,11 +68,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-Flavor = Literal["vllm", "openai"]
-FLAVORS: tuple[str, ...] = ("vllm", "openai")
-DEFAULT_MODELS: dict[str, str] = {"vllm": "llama-3.1-8b", "openai": "gpt-4o"}
+Flavor = Literal["vllm", "openai", "anthropic"]
+FLAVORS: tuple[str, ...] = ("vllm", "openai", "anthropic")
+DEFAULT_MODELS: dict[str, str] = {
+    "vllm": "llama-3.1-8b",
+    "openai": "gpt-4o",
+    "anthropic": "claude-opus-4-8",
+}
 EMBEDDING_DIM = 8
 FAULT_HEADER = "x-sim-fault"
+BODY_FAULT_KEY = "sim_fault"
 _FAULT_KINDS = ("fail", "stall", "drop", "truncate", "slow", "error-event", "keepalive", "linger")
 _ALNUM = string.ascii_letters + string.digits
 
@@ -242,12 +254,28 @@ _VLLM_TYPES = {
     501: "NotImplementedError",
     503: "ServiceUnavailableError",
 }
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
 
 
 def error_body(
     flavor: str, status: int, message: str, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
+    if flavor == "anthropic":
+        # {"type":"error","error":{"type","message"}} (protocol.md §6)
+        return {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
+        }
     if flavor == "vllm":
         # V33 ErrorResponse: code is the integer HTTP status (serve/engine/protocol.py:79-87).
         return {
@@ -520,6 +548,82 @@ def _completion_head(ctx: _Ctx) -> dict[str, Any]:
     return {"id": ctx.id, "object": "text_completion", "created": ctx.created, "model": ctx.model}
 
 
+def _anthropic_tool_id() -> str:
+    return "toolu_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
+
+
+def _anthropic_plan(body: dict[str, Any]) -> _Answer:
+    """The Anthropic flavor's answer: same rules as ``_plan`` on Anthropic's message shapes
+    (``tool_result`` blocks inside a user turn, tools with ``input_schema``)."""
+    last: dict[str, Any] = body["messages"][-1] if isinstance(body["messages"][-1], dict) else {}
+    content = last.get("content")
+    blocks: list[Any] = content if isinstance(content, list) else []
+    results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+    if results:
+        return _Answer(content="Tool said: " + text_of(results[0].get("content")))
+    user_text = text_of(last.get("content")) if last.get("role") == "user" else ""
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice") or {"type": "auto"}
+    if tools and choice.get("type") != "none" and last.get("role") == "user":
+        tool = tools[0]
+        if choice.get("type") == "tool":
+            tool = next((t for t in tools if t.get("name") == choice.get("name")), tool)
+        properties = (tool.get("input_schema") or {}).get("properties") or {}
+        arguments = {next(iter(properties)): user_text} if properties else {}
+        return _Answer(
+            content=None,
+            tool_name=tool.get("name", ""),
+            tool_arguments=json.dumps(arguments, ensure_ascii=False),
+        )
+    return _Answer(content=user_text)
+
+
+def _anthropic_frame(event: dict[str, Any]) -> bytes:
+    # Every event has an `event:` line; the SDK skips events without one (protocol.md §6).
+    return b"event: " + str(event["type"]).encode() + b"\n" + _sse(event)
+
+
+def _anthropic_events(ctx: _Ctx, answer: _Answer, input_tokens: int) -> Iterator[dict[str, Any]]:
+    """message_start, ping, one content block per part, message_delta, message_stop (§6)."""
+    message: dict[str, Any] = {
+        "id": ctx.id,
+        "type": "message",
+        "role": "assistant",
+        "model": ctx.model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+    }
+    yield {"type": "message_start", "message": message}
+    yield {"type": "ping"}
+    index = 0
+    if answer.content:
+        yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+        for piece in _pieces(answer.content, f"{ctx.id}:text", 1, 4):
+            yield {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "text_delta", "text": piece},
+            }
+        yield {"type": "content_block_stop", "index": index}
+        index += 1
+    if answer.tool_name is not None:
+        block = {"type": "tool_use", "id": _anthropic_tool_id(), "name": answer.tool_name, "input": {}}
+        yield {"type": "content_block_start", "index": index, "content_block": block}
+        for piece in _pieces(answer.tool_arguments or "", f"{ctx.id}:tool", 1, 5):
+            delta = {"type": "input_json_delta", "partial_json": piece}
+            yield {"type": "content_block_delta", "index": index, "delta": delta}
+        yield {"type": "content_block_stop", "index": index}
+    stop = "tool_use" if answer.tool_name is not None else "end_turn"
+    yield {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop, "stop_sequence": None},
+        "usage": {"output_tokens": _answer_tokens(answer)},
+    }
+    yield {"type": "message_stop"}
+
+
 # --------------------------------------------------------------------------------------------
 # The application
 
@@ -589,11 +693,24 @@ class _Simulator:
             except (UnicodeDecodeError, json.JSONDecodeError):
                 body = None
         self._record(request, body, raw)
+        # The fault may also travel as a top-level body key ``sim_fault``: the router forwards
+        # unknown body keys untouched (vLLM extras) but never a client header, so this is how a
+        # test behind the router reaches the simulator.
+        body_fault = body.get(BODY_FAULT_KEY) if isinstance(body, dict) else None
+        if isinstance(body_fault, dict):
+            # {"drop": 3} form: numbers are not text, so a scanner in between leaves them alone.
+            body_fault = ",".join(f"{k}:{v}" for k, v in body_fault.items())
         try:
-            faults = Faults.parse(self.fault, request.headers.get(FAULT_HEADER))
+            faults = Faults.parse(
+                self.fault,
+                body_fault if isinstance(body_fault, str) else None,
+                request.headers.get(FAULT_HEADER),
+            )
         except ValueError as exc:
             raise _HTTPError(400, str(exc), param=FAULT_HEADER) from None
-        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+        bearer = request.headers.get("authorization") == f"Bearer {self.api_key}"
+        anthropic_key = self.flavor == "anthropic" and request.headers.get("x-api-key") == self.api_key
+        if self.api_key is not None and not (bearer or anthropic_key):
             raise _HTTPError(401, "Unauthorized")
         if faults.stall_s:
             await asyncio.sleep(faults.stall_s)
@@ -875,6 +992,68 @@ class _Simulator:
             return Response(status_code=faults.fail)
         return Response(status_code=200)  # vLLM: empty body
 
+    # -- Anthropic flavor (protocol.md §6) --------------------------------------------------------
+
+    async def messages(self, request: Request) -> Response:
+        body, faults = await self._prologue(request, json_body=True)
+        model = self._model(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _HTTPError(400, "messages: at least one message is required")
+        if not isinstance(body.get("max_tokens"), int):
+            raise _HTTPError(400, "max_tokens: Field required")
+        answer = _anthropic_plan(body)
+        ctx = self._ctx(request, "msg_", model, faults)
+        input_tokens = _tokens(json.dumps(messages, ensure_ascii=False))
+        if body.get("stream") is True:
+            return self._stream(
+                ctx,
+                _anthropic_events(ctx, answer, input_tokens),
+                frame=_anthropic_frame,
+                error_event=_anthropic_frame(
+                    {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+                ),
+                done=None,
+            )
+        content: list[dict[str, Any]] = []
+        if answer.content:
+            content.append({"type": "text", "text": answer.content})
+        if answer.tool_name is not None:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": _anthropic_tool_id(),
+                    "name": answer.tool_name,
+                    "input": json.loads(answer.tool_arguments or "{}"),
+                }
+            )
+        out = {
+            "id": ctx.id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": "tool_use" if answer.tool_name is not None else "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": _answer_tokens(answer),
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
+        return JSONResponse(out, headers={"request-id": "req_" + uuid.uuid4().hex})
+
+    async def anthropic_models(self, request: Request) -> Response:
+        await self._prologue(request, json_body=False)
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"}
+            for m in self.models
+        ]
+        return JSONResponse(
+            {"data": data, "has_more": False, "first_id": self.models[0], "last_id": self.models[-1]}
+        )
+
     async def handle_error(self, request: Request, exc: Exception) -> Response:
         if not isinstance(exc, _HTTPError):
             raise exc
@@ -890,13 +1069,19 @@ def create_simulator_app(
     """The simulator as an ASGI app. ``model`` may list several served ids, comma-separated."""
     models = [m.strip() for m in model.split(",") if m.strip()] or [DEFAULT_MODELS.get(flavor, "model")]
     sim = _Simulator(flavor, Path(record) if record is not None else None, models, fault, api_key)
-    routes = [
-        Route("/v1/chat/completions", sim.chat, methods=["POST"]),
-        Route("/v1/completions", sim.completions, methods=["POST"]),
-        Route("/v1/embeddings", sim.embeddings, methods=["POST"]),
-        Route("/v1/models", sim.models_route, methods=["GET"]),
-        Route("/health", sim.health, methods=["GET"]),
-    ]
+    if flavor == "anthropic":
+        routes = [
+            Route("/v1/messages", sim.messages, methods=["POST"]),
+            Route("/v1/models", sim.anthropic_models, methods=["GET"]),
+        ]
+    else:
+        routes = [
+            Route("/v1/chat/completions", sim.chat, methods=["POST"]),
+            Route("/v1/completions", sim.completions, methods=["POST"]),
+            Route("/v1/embeddings", sim.embeddings, methods=["POST"]),
+            Route("/v1/models", sim.models_route, methods=["GET"]),
+            Route("/health", sim.health, methods=["GET"]),
+        ]
     return Starlette(routes=routes, exception_handlers={_HTTPError: sim.handle_error})
 
 

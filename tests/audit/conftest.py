@@ -1,15 +1,22 @@
-"""Fixtures for the audit tests: a fresh store, record factories, and raw 'attacker' access."""
+"""Fixtures for the audit tests: a fresh store, record factories, raw 'attacker' access, and
+PostgreSQL roles and schemas created for the session on the real server (dropped after it)."""
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from privacy_router.audit import SqliteAuditStore, completion_record, decision_record
+from privacy_router.audit.postgresql import PostgresAuditStore, migrate
 from privacy_router.types import Decision, PolicyInfo, Principal
 
 HMAC_HEX = "ab" * 32
@@ -87,3 +94,65 @@ def attacker_connection(path: Path) -> sqlite3.Connection:
 @pytest.fixture
 def attacker() -> Callable[[Path], sqlite3.Connection]:
     return attacker_connection
+
+
+# -- PostgreSQL: roles and schemas made for this session, dropped after it ---------------------------
+
+
+@dataclass(frozen=True)
+class PgCluster:
+    """Roles created for one test session on the real server: the schema owner and the runtime role."""
+
+    admin_dsn: str  # the superuser DSN of the pg_dsn fixture (plays the attacker with full rights)
+    owner: str
+    writer: str
+    owner_dsn: str
+    writer_dsn: str
+
+    def dsn_as(self, role: str) -> str:
+        return make_conninfo(self.admin_dsn, user=role)
+
+    def new_schema(self) -> str:
+        """A freshly migrated schema with the writer granted INSERT + SELECT."""
+        schema = f"{self.owner}_{uuid.uuid4().hex[:8]}"
+        migrate(self.owner_dsn, schema=schema, runtime_role=self.writer)
+        return schema
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(pg_dsn: str) -> Iterator[PgCluster]:
+    tag = uuid.uuid4().hex[:8]
+    owner, writer = f"pr_test_owner_{tag}", f"pr_test_writer_{tag}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        dbname = conn.info.dbname
+        for role in (owner, writer):
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(dbname), sql.Identifier(owner))
+        )
+    cluster = PgCluster(
+        pg_dsn, owner, writer, make_conninfo(pg_dsn, user=owner), make_conninfo(pg_dsn, user=writer)
+    )
+    try:
+        yield cluster
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            # DROP OWNED drops the owner's schemas (and everything in them) and revokes every grant.
+            for role in (owner, writer):
+                conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def pg_schema(pg_cluster: PgCluster) -> Iterator[str]:
+    schema = pg_cluster.new_schema()
+    yield schema
+    with psycopg.connect(pg_cluster.owner_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def pg_store(pg_cluster: PgCluster, pg_schema: str) -> Iterator[PostgresAuditStore]:
+    s = PostgresAuditStore(pg_cluster.writer_dsn, schema=pg_schema)
+    yield s
+    s.close()

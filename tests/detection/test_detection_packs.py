@@ -42,9 +42,9 @@ def test_pack_example_does_not_match(engine: DetectionEngine, entity: str, text:
 
 
 def test_bundled_packs_are_discovered_without_the_class_mapping() -> None:
-    assert [p.name for p in discover_packs(DETECTORS)] == ["phi.yaml"]
-    assert [p.name for p in PACKS] == ["phi"]
-    assert [s.entity for s in PACKS[0].detectors] == [
+    assert [p.name for p in discover_packs(DETECTORS)] == ["national_ids.yaml", "pci.yaml", "phi.yaml"]
+    assert [p.name for p in PACKS] == ["national_ids", "pci", "phi"]
+    assert [s.entity for s in PACKS[2].detectors][:6] == [
         "MEDICAL_RECORD_NUMBER",
         "NPI",
         "HEALTH_PLAN_ID",
@@ -55,8 +55,11 @@ def test_bundled_packs_are_discovered_without_the_class_mapping() -> None:
 
 
 def test_pack_version_is_version_plus_file_hash(engine: DetectionEngine) -> None:
-    digest = hashlib.sha256((DETECTORS / "phi.yaml").read_bytes()).hexdigest()
-    assert engine.pack_versions == {"phi": f"2026.11.1+{digest[:12]}"}
+    digests = {
+        n: hashlib.sha256((DETECTORS / f"{n}.yaml").read_bytes()).hexdigest()
+        for n in ("phi", "national_ids", "pci")
+    }
+    assert engine.pack_versions == {n: f"2026.11.1+{d[:12]}" for n, d in digests.items()}
 
 
 GOOD_DETECTOR = """\
@@ -94,7 +97,7 @@ def _detector(
 
 
 BROKEN = [
-    pytest.param(_detector(validator="iban"), "unknown validator 'iban'", id="unknown-validator"),
+    pytest.param(_detector(validator="mod11"), "unknown validator 'mod11'", id="unknown-validator"),
     pytest.param(_detector(regex=r"TCK-(\d{4}"), "invalid regular expression", id="bad-regex"),
     pytest.param(_detector(regex="x*"), "matches the empty string", id="empty-match"),
     pytest.param(

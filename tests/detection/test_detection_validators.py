@@ -63,10 +63,82 @@ def test_luhn(value: str, expected: bool) -> None:
     assert validators.luhn(value) is expected
 
 
+SSN_CASES = [
+    ("536-90-4399", True, "dashed"),
+    ("402 19 8877", True, "spaced"),
+    ("402198877", True, "undelimited"),
+    ("000-12-3456", False, "area-000"),
+    ("666-12-3456", False, "area-666"),
+    ("912-12-3456", False, "area-9xx"),
+    ("536-00-4399", False, "group-00"),
+    ("536-90-0000", False, "serial-0000"),
+    ("53690439", False, "eight-digits"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), [c[:2] for c in SSN_CASES], ids=[c[2] for c in SSN_CASES])
+def test_us_ssn_issuing_rules(value: str, expected: bool) -> None:
+    assert validators.us_ssn(value) is expected
+
+
+VIN_CASES = [
+    ("1HGCM82633A004352", True, "honda-check-3"),
+    ("1M8GDM9AXKP042788", True, "check-digit-x"),
+    ("11111111111111111", True, "all-ones-check-1"),
+    ("1HGCM82633A004353", False, "altered-last"),
+    ("1HGCM82643A004352", False, "wrong-check"),
+    ("1HGCM82633A00435", False, "sixteen"),
+    ("1HGCM82633O004352", False, "letter-o-never-used"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), [c[:2] for c in VIN_CASES], ids=[c[2] for c in VIN_CASES])
+def test_vin_check_digit(value: str, expected: bool) -> None:
+    assert validators.vin(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("55-0142", False), ("559.555.0142", True), ("+41 (0)96 471 07 95", True), ("1234567890123456", False)],
+    ids=["six", "ten", "swiss-eleven", "sixteen"],
+)
+def test_phone_digit_count(value: str, expected: bool) -> None:
+    assert validators.phone_digits(value) is expected
+
+
 def test_registry_names_every_validator() -> None:
     """Packs refer to validators by these exact names."""
     assert {
         "luhn": validators.luhn,
         "npi": validators.npi,
         "dea": validators.dea,
+        "us_ssn": validators.us_ssn,
+        "vin": validators.vin,
+        "phone_digits": validators.phone_digits,
+        "iban": validators.iban,
+        "aba_routing": validators.aba_routing,
     } == validators.VALIDATORS
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("GB82 WEST 1234 5698 7654 32", True),
+        ("GB82WEST12345698765432", True),
+        ("DE89370400440532013000", True),
+        ("GB82WEST12345698765433", False),
+        ("GB82", False),
+    ],
+    ids=["ecbs-example-grouped", "ecbs-example", "german", "altered", "too-short"],
+)
+def test_iban_mod97(value: str, expected: bool) -> None:
+    assert validators.iban(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("021000021", True), ("011000015", True), ("021000022", False), ("02100002", False)],
+    ids=["jpmorgan", "fed-boston", "altered", "eight-digits"],
+)
+def test_aba_routing_checksum(value: str, expected: bool) -> None:
+    assert validators.aba_routing(value) is expected

@@ -30,6 +30,7 @@ class Stack:
     external: RunningSimulator
     audit_db: Path
     config: Path
+    log_path: Path
 
     @property
     def url(self) -> str:
@@ -98,4 +99,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         with RunningGateway(
             config, env={"TEST_EXTERNAL_KEY": "sk-backend-own-key"}, log_path=tmp / "gateway.log"
         ) as gw:
-            yield Stack(gw, onprem, external, audit_db, config)
+            yield Stack(gw, onprem, external, audit_db, config, tmp / "gateway.log")

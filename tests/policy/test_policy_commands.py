@@ -18,7 +18,7 @@ def test_policy_test_passes_on_default_policy() -> None:
     result = runner.invoke(app, ["test"])
     assert result.exit_code == 0
     assert "PASS privacy_router_test.test_phi_routes_onprem" in result.output
-    assert result.output.rstrip().splitlines()[-1] == "33 passed, 0 failed"
+    assert result.output.rstrip().splitlines()[-1] == "37 passed, 0 failed"
 
 
 def test_policy_test_fails_with_exit_1(tmp_path: Path) -> None:

@@ -1,0 +1,685 @@
+"""The dashboard's pages: server-rendered HTML over the same service functions as /v1/audit.
+
+    GET  /ui/login, POST /ui/login, POST /ui/logout      sign-in with a compliance (or admin) key
+    GET  /ui/overview      requests per day by route, share that left, entity types, blocks, by tenant/service
+    GET  /ui/records       filterable, paginated table;  GET /ui/records/{id}  one record and its chain links
+    GET  /ui/integrity     last verification;  POST /ui/integrity/verify  runs a full verification
+    GET  /ui/policy        which policy revision decided when
+    GET  /ui/export        CSV / JSONL of the current filter (streamed)
+    GET  /ui/static/...    the stylesheet, the page script and the vendored Chart.js
+
+Guarantees, as for the API: only keys with the ``compliance`` or ``admin`` role; every page view
+that reads records appends an ``audit_query`` record (surface ``ui``) before the page is sent, and
+a page whose read cannot be audited is not shown (503). No page shows a raw value: records hold
+none (audit/records.py), and Jinja2 autoescaping is on for every template.
+
+Browser hardening: a strict Content-Security-Policy on every response (no inline script or style,
+nothing from another origin), ``X-Frame-Options: DENY``, ``Referrer-Policy: same-origin``,
+``Cache-Control: no-store``. Forms that change state carry a CSRF token bound to the session
+(synchronizer token, OWASP CSRF Prevention Cheat Sheet) and are refused when ``Origin`` names
+another site; the sign-in form uses a double-submit token because there is no session yet.
+
+Dates in the filter are whole UTC days and both ends are inclusive (``from``/``to``), as an officer
+reads them; they map to the API's ``since`` (inclusive) and ``until`` (exclusive) as
+``since = from 00:00Z`` and ``until = to + 1 day 00:00Z``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from privacy_router.api.audit import (
+    FILTER_PARAMS,
+    NotFound,
+    count_matches,
+    export_response,
+    page_of_records,
+    parse_filter,
+    record_detail,
+    record_query,
+    run_verify,
+)
+from privacy_router.audit.checkpoints import CheckpointError
+from privacy_router.audit.factory import default_origin
+from privacy_router.audit.query import RecordFilter, policy_timeline, record_stats, search_records
+from privacy_router.auth.guard import AUDIT_ROLES
+from privacy_router.errors import (
+    AuditWriteError,
+    BadRequest,
+    Forbidden,
+    RateLimited,
+    RouterError,
+    Unauthorized,
+)
+from privacy_router.gateway import Gateway
+from privacy_router.types import ACTIONS, Principal
+from privacy_router.ui.evidence import (
+    CheckpointView,
+    InclusionView,
+    chain_status,
+    inclusion,
+    latest_checkpoints,
+    verifier_for,
+)
+from privacy_router.ui.session import COOKIE, LOGIN_COOKIE, Session, SessionStore, same_token
+from privacy_router.ui.shadow import ShadowSummary, shadow_summary
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+CHART_JS_VERSION = "4.5.1"  # static/vendor/README.md
+PAGE_SIZE = 50
+DEFAULT_DAYS = 7
+MAX_FORM_BYTES = 4096
+# Route order on the chart and in tables: inside the premises first.
+ROUTES: tuple[str, ...] = ("onprem", "external_scrubbed", "external", "block")
+ROUTE_LABELS = {
+    "onprem": "on-prem",
+    "external_scrubbed": "external, scrubbed",
+    "external": "external",
+    "block": "blocked",
+}
+UI_FILTERS: tuple[str, ...] = (
+    "from",
+    "to",
+    "tenant",
+    "service",
+    "action",
+    "backend",
+    "entity_type",
+    "policy_revision",
+    "record_type",
+)
+
+CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    # same-origin, not no-referrer: under no-referrer Chromium sends ``Origin: null`` on form posts,
+    # which the Origin check must refuse; same-origin still sends nothing to other sites.
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("privacy_router.ui", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.globals.update(route_labels=ROUTE_LABELS, routes=ROUTES, chart_js_version=CHART_JS_VERSION)
+
+# Static files: a fixed allow-list read once, so no request path ever reaches the filesystem.
+_STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+_STATIC_FILES = ("dashboard.css", "dashboard.js", "favicon.svg", "vendor/chart.umd.min.js")
+
+
+def _load_static() -> dict[str, tuple[bytes, str]]:
+    base = resources.files("privacy_router.ui") / "static"
+    out: dict[str, tuple[bytes, str]] = {}
+    for name in _STATIC_FILES:
+        data = (base / name).read_bytes()
+        out[name] = (data, _STATIC_TYPES[name[name.rindex(".") :]])
+    return out
+
+
+_STATIC = _load_static()
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+
+
+def _gateway(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def _sessions(request: Request) -> SessionStore:
+    store = getattr(request.app.state, "ui_sessions", None)
+    if not isinstance(store, SessionStore):
+        store = SessionStore()
+        request.app.state.ui_sessions = store
+    return store
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _env.get_template(template).render(request_path=request.url.path, **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+async def _session(request: Request) -> tuple[Session, Principal] | None:
+    """The signed-in session, its key authenticated again now; None when there is none (or no longer)."""
+    sessions = _sessions(request)
+    session = sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    try:
+        principal = await _gateway(request).auth.authenticate(
+            {"authorization": f"Bearer {session.key}"}, AUDIT_ROLES
+        )
+    except (Unauthorized, Forbidden):
+        sessions.drop(session.sid)
+        return None
+    return session, principal
+
+
+def _same_origin(request: Request) -> bool:
+    """``Origin`` (sent by browsers on every POST) must be this site when present."""
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body, small, one value per name (no python-multipart)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise BadRequest("form must be application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise BadRequest("form too large")
+    try:
+        parsed = parse_qs(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=16, strict_parsing=False
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("form is not valid") from None
+    return {k: v[0] for k, v in parsed.items() if v}
+
+
+def ui_filter(params: Any, *, default_days: int | None = None) -> tuple[RecordFilter, dict[str, str]]:
+    """The dashboard's filter (inclusive ``from``/``to`` days) as a RecordFilter, plus the form values.
+
+    ``default_days`` fills an empty date range with the last N days including today."""
+    values = {k: str(params.get(k, "") or "") for k in UI_FILTERS}
+    if default_days is not None and not values["from"] and not values["to"]:
+        today = datetime.now(UTC).date()
+        values["from"] = (today - timedelta(days=default_days - 1)).isoformat()
+        values["to"] = today.isoformat()
+    api: dict[str, str] = {k: v for k, v in values.items() if k in FILTER_PARAMS and v}
+    for name, key, shift in (("from", "since", 0), ("to", "until", 1)):
+        if values[name]:
+            try:
+                day = date.fromisoformat(values[name])
+            except ValueError:
+                raise BadRequest(f"'{name}' must be a date (YYYY-MM-DD)", param=name) from None
+            api[key] = (day + timedelta(days=shift)).isoformat()
+    return parse_filter(api), values
+
+
+def _query(values: dict[str, str], **extra: Any) -> str:
+    return urlencode(
+        {**{k: v for k, v in values.items() if v}, **{k: v for k, v in extra.items() if v is not None}}
+    )
+
+
+async def _audited(
+    request: Request, principal: Principal, operation: str, flt: RecordFilter | None, work: Any
+) -> Any:
+    """Run ``work()`` (returns (result, rows)) and append its audit_query record, in a worker thread."""
+    store = _gateway(request).audit
+
+    def run() -> Any:
+        result, rows = work()
+        filters = flt.audit_view() if flt is not None else {}
+        record_query(store, principal, surface="ui", operation=operation, filters=filters, rows=rows)
+        return result
+
+    return await run_in_threadpool(run)
+
+
+def utcnow() -> datetime:
+    """The page clock (a seam: the browser tests pin it to show an exact checkpoint age)."""
+    return datetime.now(UTC)
+
+
+def _checkpoints(gw: Gateway) -> tuple[list[CheckpointView], CheckpointView | None]:
+    """Every origin's newest checkpoint, and the one of this gateway's own log (None: none yet)."""
+    settings = gw.settings.audit
+    if settings.checkpoint_dir is None:
+        return [], None
+    views = latest_checkpoints(settings.checkpoint_dir, verifier_for(settings), utcnow())
+    own = default_origin(settings)
+    return views, next((v for v in views if v.origin == own), None)
+
+
+def _page_error(request: Request, exc: RouterError, session: Session, principal: Principal) -> HTMLResponse:
+    return render(
+        request, "error.html", status=exc.status_code, message=exc.message, **_base(session, principal)
+    )
+
+
+# -- static ---------------------------------------------------------------------------------------
+
+
+@router.get("/static/{name:path}")
+async def static(name: str) -> Response:
+    found = _STATIC.get(name)
+    if found is None:
+        return Response(b"not found", status_code=404, media_type="text/plain", headers=SECURITY_HEADERS)
+    data, media = found
+    # Versioned by the package release; a day of caching is enough for an internal console.
+    headers = {**SECURITY_HEADERS, "cache-control": "private, max-age=86400"}
+    return Response(data, media_type=media, headers=headers)
+
+
+# -- sign-in --------------------------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+async def home(request: Request) -> Response:
+    return _redirect("/ui/overview" if await _session(request) else "/ui/login")
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    return _login_page(request, None, 200)
+
+
+def _login_page(request: Request, error: str | None, status: int) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "login.html", status=status, csrf=token, error=error, principal=None)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/ui",
+        secure=_secure(request),
+        max_age=900,
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    try:
+        form = await _form(request)
+    except BadRequest as exc:
+        return _login_page(request, exc.message, 400)
+    cookie_token = request.cookies.get(LOGIN_COOKIE)
+    if not _same_origin(request) or not cookie_token or not same_token(cookie_token, form.get("csrf")):
+        return _login_page(request, "the sign-in form expired; please try again", 403)
+    key = form.get("key", "").strip()
+    try:
+        principal = await _gateway(request).auth.authenticate({"authorization": f"Bearer {key}"}, AUDIT_ROLES)
+    except Unauthorized:
+        return _login_page(request, "unknown key", 401)
+    except Forbidden:
+        return _login_page(request, "this key has no compliance role", 403)
+    except RateLimited as exc:
+        return _login_page(request, exc.message, 429)
+    try:
+        await run_in_threadpool(
+            record_query,
+            _gateway(request).audit,
+            principal,
+            surface="ui",
+            operation="sign_in",
+            filters={},
+            rows=0,
+        )
+    except AuditWriteError as exc:
+        return _login_page(request, exc.message, 503)
+    session = _sessions(request).create(key, principal)
+    response = _redirect("/ui/overview")
+    response.set_cookie(
+        COOKIE, session.sid, httponly=True, samesite="strict", path="/ui", secure=_secure(request)
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/ui")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is not None:
+        session, _ = signed
+        form = await _form(request)
+        if not _same_origin(request) or not same_token(session.csrf, form.get("csrf")):
+            return _page_error(request, Forbidden("invalid form token"), session, signed[1])
+        _sessions(request).drop(session.sid)
+    response = _redirect("/ui/login")
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+# -- pages ----------------------------------------------------------------------------------------
+
+
+def _base(session: Session, principal: Principal, values: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"principal": principal, "csrf": session.csrf, "values": values or {}, "actions": ACTIONS}
+
+
+@router.get("/overview")
+async def overview(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    try:
+        flt, values = ui_filter(request.query_params, default_days=DEFAULT_DAYS)
+
+        def work() -> tuple[dict[str, Any], int]:
+            stats = record_stats(_gateway(request).audit, flt)
+            return stats, int(stats["requests"])
+
+        stats = await _audited(request, principal, "ui.overview", flt, work)
+    except RouterError as exc:
+        return _page_error(request, exc, session, principal)
+    days = _day_axis(values["from"], values["to"])
+    chart = {
+        "labels": days,
+        "datasets": [
+            {
+                "label": ROUTE_LABELS[r],
+                "route": r,
+                "data": [stats["by_day"].get(d, {}).get(r, 0) for d in days],
+            }
+            for r in ROUTES
+        ],
+    }
+    return render(
+        request,
+        "overview.html",
+        **_base(session, principal, values),
+        stats=stats,
+        days=days,
+        chart_json=json.dumps(chart, separators=(",", ":")),
+        records_query=_query(values),
+    )
+
+
+def _day_axis(first: str, last: str) -> list[str]:
+    """Every day of the range (bounded to 366), so a day without traffic shows as zero."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    if end < start:
+        return []
+    span = min((end - start).days, 365)
+    return [(start + timedelta(days=i)).isoformat() for i in range(span + 1)]
+
+
+@router.get("/records")
+async def records(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    try:
+        flt, values = ui_filter(request.query_params)
+        raw_cursor = request.query_params.get("cursor", "0")
+        if not raw_cursor.isascii() or not raw_cursor.isdigit() or len(raw_cursor) > 12:
+            raise BadRequest("'cursor' must be a record number", param="cursor")
+        cursor = int(raw_cursor)
+
+        def work() -> tuple[tuple[list[dict[str, Any]], int | None], int]:
+            page, next_cursor = page_of_records(_gateway(request).audit, flt, cursor, PAGE_SIZE)
+            return (page, next_cursor), len(page)
+
+        page, next_cursor = await _audited(request, principal, "ui.records", flt, work)
+    except RouterError as exc:
+        return _page_error(request, exc, session, principal)
+    return render(
+        request,
+        "records.html",
+        **_base(session, principal, values),
+        rows=[_row(r) for r in page],
+        cursor=cursor,
+        next_url=f"/ui/records?{_query(values, cursor=next_cursor)}" if next_cursor is not None else None,
+        first_url=f"/ui/records?{_query(values)}" if cursor else None,
+        filter_query=_query(values),
+    )
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    """The table's columns of one record (decision, completion or audit_query)."""
+    principal = record.get("principal") or {}
+    policy = record.get("policy") or {}
+    return {
+        "seq": record.get("seq"),
+        "record_id": record.get("record_id"),
+        "ts": str(record.get("ts", "")).replace("T", " ").rstrip("Z"),
+        "record_type": record.get("record_type"),
+        "tenant": principal.get("tenant"),
+        "service": principal.get("service"),
+        "endpoint": record.get("endpoint") or record.get("operation"),
+        "model": record.get("model"),
+        "action": record.get("action"),
+        "backend": record.get("backend"),
+        "region": record.get("backend_region"),
+        "entity_types": sorted({str(e.get("type")) for e in record.get("entities") or []}),
+        "policy_revision": policy.get("revision"),
+        "fail_closed": policy.get("id") == "privacy_router.fail_closed",
+        "outcome": record.get("outcome"),
+        "status": record.get("status"),
+        "latency_ms": record.get("latency_ms"),
+        "rows": record.get("rows"),
+    }
+
+
+@router.get("/records/{record_id}")
+async def record(request: Request, record_id: str) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    store = _gateway(request).audit
+
+    gw = _gateway(request)
+
+    def work() -> tuple[tuple[dict[str, Any] | None, InclusionView | str | None], int]:
+        detail = record_detail(store, record_id) if _is_uuid(record_id) else None
+        proof = _proof(gw, int(detail["record"]["seq"])) if detail is not None else None
+        record_query(
+            store,
+            principal,
+            surface="ui",
+            operation="ui.record",
+            filters={},
+            rows=0 if detail is None else 1,
+            record_id=record_id if detail is not None else None,
+        )
+        return (detail, proof), 0
+
+    try:
+        (detail, proof), _ = await run_in_threadpool(work)
+    except RouterError as exc:
+        return _page_error(request, exc, session, principal)
+    if detail is None:
+        return _page_error(request, NotFound("no audit record with this id"), session, principal)
+    rec = detail["record"]
+    chain = detail["chain"]
+    links = {
+        "previous": chain["previous"] is None or chain["previous"]["entry_hash"] == rec["prev_hash"],
+        "next": chain["next"] is None or chain["next"]["prev_hash"] == rec["entry_hash"],
+    }
+    fields = {k: v for k, v in rec.items() if k not in ("entry_hash", "prev_hash")}
+    return render(
+        request,
+        "record.html",
+        **_base(session, principal),
+        rec=rec,
+        row=_row(rec),
+        chain=chain,
+        links=links,
+        proof=proof if isinstance(proof, InclusionView) else None,
+        proof_note=proof if isinstance(proof, str) else None,
+        fields_json=json.dumps(fields, indent=2, sort_keys=True, ensure_ascii=False),
+    )
+
+
+def _proof(gw: Gateway, seq: int) -> InclusionView | str | None:
+    """The record's inclusion proof against this log's last checkpoint, or why there is none
+    (None: checkpoints are not configured). Reads the log up to the checkpoint (proofs.py)."""
+    if gw.settings.audit.checkpoint_dir is None:
+        return None
+    _, own = _checkpoints(gw)
+    verifier = verifier_for(gw.settings.audit)
+    if own is None:
+        return "no checkpoint of this log has been written yet"
+    if verifier is None:
+        return "no signing key is configured, so the checkpoint cannot be checked"
+    if seq > own.size:
+        return f"not yet covered: the last checkpoint covers records 1 to {own.size}"
+    try:
+        return inclusion(gw.audit.iter_rows(), own, verifier, seq)
+    except CheckpointError as exc:
+        return f"no proof: {exc.message}"
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@router.get("/integrity")
+async def integrity(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    last = getattr(request.app.state, "ui_last_verify", None)
+    views, _ = _checkpoints(_gateway(request))
+    return render(
+        request,
+        "integrity.html",
+        **_base(session, principal),
+        last=last,
+        checkpoints=views,
+        checkpoint_dir=_gateway(request).settings.audit.checkpoint_dir,
+        store=type(_gateway(request).audit).__name__,
+    )
+
+
+@router.post("/integrity/verify")
+async def integrity_verify(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    try:
+        form = await _form(request)
+        if not _same_origin(request) or not same_token(session.csrf, form.get("csrf")):
+            raise Forbidden("invalid form token; reload the page and try again")
+        started = time.perf_counter()
+
+        gw = _gateway(request)
+
+        def work() -> tuple[Any, int]:
+            report = run_verify(gw.audit)
+            views, _ = _checkpoints(gw)
+            own = default_origin(gw.settings.audit)
+            statuses = {v.origin: chain_status(v, gw.audit.iter_rows, own) for v in views}
+            return (report, statuses), report.records
+
+        report, statuses = await _audited(request, principal, "ui.verify", None, work)
+    except RouterError as exc:
+        return _page_error(request, exc, session, principal)
+    request.app.state.ui_last_verify = {
+        **asdict(report),
+        "at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "by": f"{principal.service} ({principal.tenant})",
+        "seconds": round(time.perf_counter() - started, 3),
+        "checkpoints": statuses,
+    }
+    return _redirect("/ui/integrity")
+
+
+@router.get("/policy")
+async def policy(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    try:
+        flt, values = ui_filter(request.query_params)
+
+        store = _gateway(request).audit
+
+        def work() -> tuple[tuple[list[dict[str, Any]], ShadowSummary], int]:
+            runs = policy_timeline(store, flt)
+            shadow = shadow_summary(search_records(store, flt.with_record_type("decision")))
+            return (runs, shadow), sum(int(r["decisions"]) for r in runs)
+
+        runs, shadow = await _audited(request, principal, "ui.policy", flt, work)
+    except RouterError as exc:
+        return _page_error(request, exc, session, principal)
+    return render(
+        request,
+        "policy.html",
+        **_base(session, principal, values),
+        runs=runs,
+        shadow=shadow,
+        shadow_dir=_gateway(request).settings.policy.shadow_dir,
+        loaded=_gateway(request).policy.info,
+    )
+
+
+@router.get("/export")
+async def export(request: Request) -> Response:
+    signed = await _session(request)
+    if signed is None:
+        return _redirect("/ui/login")
+    session, principal = signed
+    fmt = request.query_params.get("format")
+    try:
+        flt, values = ui_filter(request.query_params)
+        if fmt is None:
+            return render(
+                request, "export.html", **_base(session, principal, values), filter_query=_query(values)
+            )
+        if fmt not in ("csv", "jsonl"):
+            raise BadRequest("format must be csv or jsonl", param="format")
+        store = _gateway(request).audit
+
+        def work() -> tuple[int, int]:
+            count = count_matches(store, flt)
+            return count, count
+
+        count = await _audited(request, principal, f"ui.export.{fmt}", flt, work)
+    except RouterError as exc:
+        return _page_error(request, exc, session, principal)
+    response = export_response(store, flt, fmt, count)
+    response.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k != "cache-control"})
+    return response

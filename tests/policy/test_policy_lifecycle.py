@@ -1,0 +1,149 @@
+"""Hot reload (compile + own tests, atomic swap, a broken policy never replaces a working one) and
+the shadow policy (compared, counted, never deciding)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from privacy_router.errors import ConfigError
+from privacy_router.policy.embedded import EmbeddedPolicyEngine
+from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
+from privacy_router.types import Decision
+
+from .conftest import make_input
+
+DECISION = """package privacy_router
+
+import rego.v1
+
+decision := {{"action": "{action}", "backend": {backend}, "reasons": ["{action}"]}}
+"""
+TEST = """package privacy_router_test
+
+import rego.v1
+
+test_action if data.privacy_router.decision.action == "{action}"
+"""
+
+
+def write(root: Path, action: str, test_action: str | None = None, revision: str = "r1") -> None:
+    backend = '"openai"' if action == "external" else '"vllm-a"' if action == "onprem" else "null"
+    (root / "p.rego").write_text(DECISION.format(action=action, backend=backend), "utf-8")
+    (root / "p_test.rego").write_text(TEST.format(action=test_action or action), "utf-8")
+    (root / ".manifest").write_text(f'{{"revision": "{revision}"}}', "utf-8")
+
+
+def reloads(result: str) -> float:
+    value = REGISTRY.get_sample_value("privacy_router_policy_reloads_total", {"result": result})
+    return value or 0.0
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write(tmp_path, "onprem")
+    return tmp_path
+
+
+def test_reload_swaps_in_a_valid_policy_and_decisions_carry_its_identity(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root)
+    old = engine.evaluate(make_input())
+    write(root, "external", revision="r2")
+    ok_before = reloads("ok")
+    result = engine.reload()
+    new = engine.evaluate(make_input())
+    assert (result.ok, result.revision, result.error) == (True, "r2", None)
+    assert (old.action, new.action) == ("onprem", "external")
+    assert old.policy_info is not None and new.policy_info is not None
+    assert (old.policy_info.revision, new.policy_info.revision) == ("r1", "r2")
+    assert old.policy_info.files_hash != new.policy_info.files_hash == result.files_hash
+    assert reloads("ok") == ok_before + 1
+
+
+def test_a_policy_that_does_not_compile_never_replaces_the_working_one(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root)
+    active = engine.info
+    (root / "p.rego").write_text("package privacy_router\n\ndecision := {\n", "utf-8")
+    failed_before = reloads("failed")
+    result = engine.reload()
+    assert (
+        result.ok is False
+        and result.error is not None
+        and result.error.endswith("failed to load: p.rego: this is unclosed; p.rego: this is unclosed")
+    )
+    assert engine.info == active
+    assert engine.evaluate(make_input()).action == "onprem"
+    assert reloads("failed") == failed_before + 1
+
+
+def test_a_policy_whose_own_tests_fail_never_replaces_the_working_one(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root)
+    write(root, "external", test_action="block", revision="r2")
+    result = engine.reload()
+    assert (result.ok, result.revision, result.error) == (
+        False,
+        "r1",
+        "1 policy test(s) failed: privacy_router_test.test_action",
+    )
+    assert engine.evaluate(make_input()).action == "onprem"
+
+
+def test_a_policy_declaring_an_external_failure_action_is_refused(root: Path) -> None:
+    (root / "f.rego").write_text('package privacy_router\n\nfailure_action := "external"\n', "utf-8")
+    with pytest.raises(ConfigError, match="failure_action must be"):
+        ReloadingPolicyEngine(root)
+
+
+def test_reload_if_changed_only_reloads_on_change(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root)
+    assert engine.reload_if_changed() is None
+    write(root, "external", revision="r3")
+    result = engine.reload_if_changed()
+    assert result is not None and (result.ok, result.revision) == (True, "r3")
+    assert engine.reload_if_changed() is None
+
+
+def test_file_watcher_picks_up_a_change(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root)
+    engine.start(0.05)
+    try:
+        write(root, "external", revision="r4")
+        deadline = time.monotonic() + 30
+        while engine.info.revision != "r4" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        engine.stop()
+    assert engine.info.revision == "r4"
+
+
+def test_sighup_reloads(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root)
+    engine.start(0)  # no polling: only the signal can reload
+    try:
+        write(root, "external", revision="r5")
+        os.kill(os.getpid(), signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while engine.info.revision != "r5" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        engine.stop()
+    assert engine.info.revision == "r5"
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+
+
+def test_shadow_agreement_and_failure_never_raise(
+    root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shadow = ShadowPolicy(EmbeddedPolicyEngine(root))
+    active = Decision("onprem", "vllm-a")
+    agree = shadow.compare(make_input(), active)
+    assert (agree["action"], agree["agrees"], agree["error"]) == ("onprem", True, False)
+    broken = tmp_path_factory.mktemp("broken")
+    (broken / "p.rego").write_text('package privacy_router\n\ndecision := {"action": "teleport"}\n', "utf-8")
+    failing = ShadowPolicy(EmbeddedPolicyEngine(broken)).compare(make_input(), active)
+    assert (failing["action"], failing["agrees"], failing["error"]) == (None, False, True)
