@@ -4,6 +4,7 @@ serve               run the gateway (service owners point their SDKs at it; oper
 detect              JSONL in, findings out (privacy engineers)
 eval detection      accuracy on labelled datasets, ours vs stock Presidio (privacy engineers)
 policy test|eval    Rego tests and one-off decisions (security teams)
+report economics    cost per route and backend, on-prem share, self-hosting crossover
 audit query|verify  read and check the audit log (compliance officers)
 simulate-upstream   a vLLM/OpenAI-compatible test double that records what it receives
 keys hash           the SHA-256 to put in the config for a new API key
@@ -24,6 +25,7 @@ from privacy_router.detection.commands import detect, eval_app
 from privacy_router.errors import ConfigError
 from privacy_router.logs import configure_logging
 from privacy_router.policy.commands import app as policy_app
+from privacy_router.report.commands import app as report_app
 from privacy_router.upstream.commands import simulate_upstream
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -33,6 +35,7 @@ app.add_typer(policy_app, name="policy", help="Test and evaluate Rego policies."
 app.add_typer(audit_app, name="audit", help="Query and verify the audit log.")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench", help="Benchmark: ours vs stock Presidio, gateway overhead.")
+app.add_typer(report_app, name="report", help="Reports: the economics of the hybrid.")
 keys_app = typer.Typer(no_args_is_help=True)
 app.add_typer(keys_app, name="keys", help="API key helpers.")
 

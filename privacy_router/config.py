@@ -34,6 +34,9 @@ class ServerSettings(_Strict):
     insecure_dev: bool = False
     # How long the request path may wait for detection before it counts as failed (fail closed).
     detection_timeout_s: float = Field(default=10.0, gt=0)
+    # Load shedding: a request that finds this many others already waiting for (or in) detection is
+    # refused at once with 503 + Retry-After instead of queueing behind them; None = never shed.
+    max_pending_detections: int | None = Field(default=64, ge=1)
     upstream_timeout_s: float = Field(default=120.0, gt=0)
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
     # Hostile-client limits (threats.md 4.4). h11 only caps a head that is still incomplete, so a
@@ -78,6 +81,10 @@ class PolicySettings(_Strict):
     # folder the OPA bundle was built from (policies/README.md, "OPA server mode").
     opa_url: str | None = None
     timeout_s: float = Field(default=0.2, gt=0)
+    # Run the policy folder's own Rego tests before serving (a hot reload always runs them). Off by
+    # default: the shipped suite costs ~10 s of CPU and ~0.5-1 GB at peak in regopy per process;
+    # `privacy-router policy test` in the rollout pipeline is the gate (policies/README.md).
+    test_on_start: bool = False
     # Hot reload (engine "embedded"): poll the policy files every N seconds, 0 = only on SIGHUP.
     reload_interval_s: float = Field(default=0.0, ge=0)
     # Shadow mode: a candidate policy folder evaluated beside the active one; it never decides.
@@ -90,6 +97,24 @@ class PolicySettings(_Strict):
         if self.opa_url is not None and not re.fullmatch(r"https?://[^/\s:]+(:\d{1,5})?/?", self.opa_url):
             raise ValueError("policy.opa_url must be http[s]://host[:port] (no path)")
         return self
+
+
+class RetentionSettings(_Strict):
+    """How long audit records stay in the live store (audit/README.md "Retention"). A record is kept
+    for the longest of `default_days` and the periods of its data classes (`categories`); `privacy-router
+    audit archive` then seals whole checkpointed segments into a signed archive. Defaults: HIPAA
+    164.316(b)(2)(i) 6 years = 2192 days (two leap days), PCI DSS 10.5.1 12 months = 366 days."""
+
+    default_days: int = Field(default=366, ge=1)
+    by_category: dict[str, int] = Field(default_factory=lambda: {"PHI": 2192, "PCI": 366})
+
+    @field_validator("by_category")
+    @classmethod
+    def _positive_days(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = sorted(k for k, days in v.items() if days < 1)
+        if bad:
+            raise ValueError(f"retention days must be >= 1 (categories {bad})")
+        return v
 
 
 class AuditSettings(_Strict):
@@ -113,6 +138,8 @@ class AuditSettings(_Strict):
     signing_key_env: str = "PRIVACY_ROUTER_AUDIT_SIGNING_KEY"
     # The checkpoint origin line: a name unique to this log. Default: derived from the store.
     checkpoint_origin: str | None = None
+    # Retention per data class, enforced by `privacy-router audit archive` (RetentionSettings).
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @model_validator(mode="after")
     def _store_has_location(self) -> AuditSettings:
@@ -121,30 +148,134 @@ class AuditSettings(_Strict):
         return self
 
 
+class BackendPricing(_Strict):
+    """What a backend costs (docs/economics.md): per-token prices for an API, the hourly cost of the
+    capacity for on-prem. Read by the routing policy (``cheapest``) and ``report economics``."""
+
+    # External APIs: list price in USD per million input (prompt) and output (completion) tokens.
+    input_usd_per_mtok: float = Field(default=0.0, ge=0)
+    output_usd_per_mtok: float = Field(default=0.0, ge=0)
+    # On-prem: what the capacity behind this backend costs per hour (GPUs, power, hosting, staff
+    # share), and the sustained throughput it serves, in tokens (input + output) per second.
+    hourly_usd: float = Field(default=0.0, ge=0)
+    capacity_tokens_per_s: float | None = Field(default=None, gt=0)
+
+
+def _http_url(v: str) -> str:
+    if not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8001/v1)")
+    return v.rstrip("/")
+
+
 class BackendSettings(_Strict):
     name: str
-    url: str
+    # One endpoint (``url``) or a pool of identical replicas (``replicas``), each the base URL below
+    # which /chat/completions is served. A pool is one backend to the policy (upstream/pool.py).
+    url: str = ""
+    replicas: tuple[str, ...] = ()
     region: str
-    # "openai": OpenAI-compatible wire format (vLLM, OpenAI, ...); "anthropic": Anthropic Messages.
-    kind: Literal["openai", "anthropic"] = "openai"
+    # The wire format (one adapter per kind, upstream/registry.py; docs/compatibility.md):
+    # "openai" (vLLM, OpenAI), "anthropic" (Messages API), "azure_openai", "gemini" (Google's
+    # OpenAI-compatible endpoint), "bedrock" (Converse API, SigV4), "tgi", "tensorrt_llm".
+    kind: Literal["openai", "anthropic", "azure_openai", "gemini", "bedrock", "tgi", "tensorrt_llm"] = (
+        "openai"
+    )
+    # azure_openai: the api-version query parameter, and model name -> deployment name (a model
+    # without an entry is used as the deployment name).
+    api_version: str = "2024-10-21"
+    deployments: dict[str, str] = Field(default_factory=dict)
+    # bedrock: the AWS region to sign for; default: the one in the bedrock-runtime URL.
+    aws_region: str | None = None
     models: tuple[str, ...] = ()
     api_key_env: str | None = None
     zero_data_retention: bool = False
+    # Prices for cost-aware routing and the economics report; None = not priced.
+    pricing: BackendPricing | None = None
+
+    # Model aliasing: a name clients may ask for -> the model id the replicas serve
+    # (e.g. llama-3.1-8b: meta-llama/Llama-3.1-8B-Instruct); rewritten just before sending.
+    model_aliases: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
     def _url_has_scheme(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8001/v1)")
-        return v.rstrip("/")
+        return _http_url(v) if v else v
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_have_scheme(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        urls = tuple(_http_url(u) for u in v)
+        if len(set(urls)) != len(urls):
+            raise ValueError("replica URLs must be unique")
+        return urls
+
+    @model_validator(mode="after")
+    def _one_location(self) -> BackendSettings:
+        if bool(self.url) == bool(self.replicas):
+            raise ValueError(f"backend {self.name!r}: set exactly one of 'url' or 'replicas'")
+        if self.kind == "bedrock" and self.signing_region() is None:
+            raise ValueError(
+                f"backend {self.name!r}: kind bedrock needs aws_region (e.g. us-east-1) or a URL like "
+                "https://bedrock-runtime.us-east-1.amazonaws.com"
+            )
+        return self
+
+    def signing_region(self) -> str | None:
+        """bedrock: ``aws_region``, else the region in a ``bedrock-runtime.<region>.`` host."""
+        if self.aws_region:
+            return self.aws_region
+        found = re.search(r"//bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.", self.urls[0] if self.urls else "")
+        return found.group(1) if found else None
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every replica's base URL (one for a plain ``url``)."""
+        return self.replicas or (self.url,)
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """What a client may ask this backend for: served models, then aliases."""
+        return (*self.models, *(a for a in self.model_aliases if a not in self.models))
 
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
 
+class PoolSettings(_Strict):
+    """Replica health and ejection, for every backend (upstream/pool.py)."""
+
+    # GET /health on every replica this often (a background task); a probe slower than
+    # health_timeout_s counts as failed.
+    health_interval_s: float = Field(default=5.0, gt=0)
+    health_timeout_s: float = Field(default=2.0, gt=0)
+    # A replica whose requests failed this many times in a row (connection error, timeout, 5xx)
+    # is ejected for cooldown_s; it comes back after that if its last health check passed.
+    eject_after_failures: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=30.0, ge=0)
+    # Replicas tried per request before the answer is given up (only before any byte was relayed).
+    max_attempts: int = Field(default=2, ge=1, le=16)
+
+
+class RetrySettings(_Strict):
+    """Retries of a backend's 429 / 5xx answers, and fallback to the policy's ``fallbacks``
+    (api/proxy.py). Only before any byte reached the client."""
+
+    # Attempts per backend (1 = no retry); waits backoff_base_s * 2^n, capped, with full jitter.
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    backoff_base_s: float = Field(default=0.25, ge=0)
+    backoff_max_s: float = Field(default=2.0, ge=0)
+    # A Retry-After (or retry-after-ms) above this is not waited for: the next allowed backend is
+    # tried, or the 429 goes to the client with its Retry-After.
+    max_retry_after_s: float = Field(default=5.0, ge=0)
+    # Backends tried per request in total: the policy's choice plus its fallbacks.
+    max_backends: int = Field(default=3, ge=1, le=10)
+
+
 class BackendsSettings(_Strict):
     onprem: tuple[BackendSettings, ...] = ()
     external: tuple[BackendSettings, ...] = ()
+    pool: PoolSettings = PoolSettings()
+    retry: RetrySettings = RetrySettings()
 
 
 class PrincipalSettings(_Strict):

@@ -7,6 +7,7 @@
     │   └── UnsupportedPayload       a shape we cannot scan (fails closed: nothing is forwarded)
     ├── Unauthorized (401) / Forbidden (403)
     ├── RateLimited (429)            a key's or tenant's token bucket is empty; carries Retry-After
+    ├── Overloaded (503)             too many requests already wait for detection; carries Retry-After
     ├── RequestBlocked (403)         control flow: the policy said ``block``; stops the pipeline
     ├── DetectionError (503)         detector raised or timed out: treated as "sensitive"
     ├── PolicyUnavailable (503)      engine error, timeout, undefined or malformed decision
@@ -72,6 +73,22 @@ class RateLimited(RouterError):
     status_code = 429
     error_type = "requests"
     code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Overloaded(RouterError):
+    """Load shedding: the replica has ``server.max_pending_detections`` requests waiting already.
+
+    Refused before any work is done (nothing scanned, nothing audited, nothing forwarded); the
+    client may retry after ``retry_after_s``, on this replica or another.
+    """
+
+    status_code = 503
+    error_type = "server_error"
+    code = "overloaded"
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)

@@ -8,7 +8,6 @@ accepts writes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 import httpx
 import structlog
 
+from privacy_router import signals
+from privacy_router.admission import Admission
 from privacy_router.audit.base import AuditStore
 from privacy_router.audit.factory import open_store
 from privacy_router.audit.records import load_hmac_key
@@ -30,11 +31,11 @@ from privacy_router.policy.factory import policy_engine_from_settings
 from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
 from privacy_router.types import Finding
 from privacy_router.upstream.base import Backend
-from privacy_router.upstream.openai_compat import HealthTracker, build_backends, create_upstream_client
+from privacy_router.upstream.openai_compat import create_upstream_client
+from privacy_router.upstream.pool import HealthMonitor, Pool, build_pools
+from privacy_router.upstream.stats import BackendStats
 
 log = structlog.get_logger("privacy_router.gateway")
-
-HEALTH_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -43,15 +44,17 @@ class Gateway:
     detector: DetectionEngine
     policy: PolicyEngine
     audit: AuditStore
-    onprem: list[Backend]
-    external: list[Backend]
+    onprem: list[Pool]
+    external: list[Pool]
     http: httpx.AsyncClient
-    health: HealthTracker
+    # Replica health probes in the background (upstream/pool.py); healthy(name) feeds the policy.
+    health: HealthMonitor
     hmac_key: bytes
     executor: ThreadPoolExecutor
-    _health_task: asyncio.Task[None] | None = field(default=None, repr=False)
     # A candidate policy evaluated beside the active one; it never decides (policy/lifecycle.py).
     shadow: ShadowPolicy | None = None
+    # Latency window and outstanding requests per backend, for the policy input (upstream/stats.py).
+    stats: BackendStats = field(default_factory=BackendStats)
     # API keys, roles and rate limits (auth/guard.py), built from settings.
     auth: Authenticator = field(init=False, repr=False)
     # Detection worker processes (detection.workers > 0); None = the thread path (``executor``).
@@ -59,9 +62,12 @@ class Gateway:
     # Findings of already analysed segments (detection/cache.py); None when detection.cache_entries is 0.
     cache: FindingsCache | None = field(init=False, repr=False)
     fingerprint: str = field(init=False, repr=False)
+    # Load shedding in front of detection (admission.py).
+    admission: Admission = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.auth = Authenticator.from_settings(self.settings)
+        self.admission = Admission(self.settings.server.max_pending_detections)
         d = self.settings.detection
         self.cache = FindingsCache(d.cache_entries, d.cache_bytes) if d.cache_entries > 0 else None
         self.fingerprint = engine_fingerprint(
@@ -110,7 +116,7 @@ class Gateway:
         except AuditWriteError as exc:
             raise ConfigError(f"audit store: {exc.message}; refusing to start") from None
         http = create_upstream_client(settings.server)
-        onprem, external = build_backends(settings, http)
+        onprem, external = build_pools(settings, http)
         if not os.environ.get(settings.audit.hmac_key_env):
             log.warning("audit_hmac_key_ephemeral", env=settings.audit.hmac_key_env)
         hmac_key = load_hmac_key(settings.audit)
@@ -130,7 +136,7 @@ class Gateway:
             onprem=onprem,
             external=external,
             http=http,
-            health=HealthTracker(),
+            health=HealthMonitor([*onprem, *external], settings.backends.pool),
             hmac_key=hmac_key,
             executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="detect"),
             shadow=shadow,
@@ -147,24 +153,15 @@ class Gateway:
         return any(b is backend for b in self.onprem)
 
     async def start(self) -> None:
-        await self.health.refresh([*self.onprem, *self.external])
-        self._health_task = asyncio.create_task(self._health_loop())
+        await self.health.start()
+        if self.auth.keys.keys_file is not None:
+            signals.subscribe("keys", self.auth.keys.reload)  # kill -HUP: re-read the keys file now
         if isinstance(self.policy, ReloadingPolicyEngine):
             self.policy.start(self.settings.policy.reload_interval_s)
 
-    async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(HEALTH_INTERVAL_S)
-            try:
-                await self.health.refresh([*self.onprem, *self.external])
-            except Exception:  # a failing probe must never stop the loop
-                log.warning("health_refresh_failed")
-
     async def stop(self) -> None:
-        if self._health_task is not None:
-            self._health_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+        signals.unsubscribe("keys")
+        await self.health.stop()
         if isinstance(self.policy, ReloadingPolicyEngine):
             self.policy.stop()
         close_policy = getattr(self.policy, "close", None)  # the OPA engine's HTTP session

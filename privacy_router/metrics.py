@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 DECISIONS = Counter("privacy_router_decisions_total", "Routing decisions by action.", ["action"])
 REQUESTS = Counter(
@@ -24,3 +24,12 @@ STEP_SECONDS = Histogram(
 UPSTREAM_ERRORS = Counter(
     "privacy_router_upstream_errors_total", "Upstream failures by backend.", ["backend", "kind"]
 )
+REJECTED = Counter(
+    "privacy_router_rejected_total",
+    "Requests refused by the hostile-input guards before any routing, by reason.",
+    ["reason"],
+)
+PENDING_DETECTIONS = Gauge(
+    "privacy_router_pending_detections", "Requests waiting for or in detection on this replica."
+)
+SHED = Counter("privacy_router_shed_total", "Requests refused with 503 because detection was saturated.")

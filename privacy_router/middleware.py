@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from privacy_router import metrics
 from privacy_router.api.responses import error_body
 
 
@@ -150,6 +151,7 @@ class _TooLarge(Exception):
 
 
 async def _send_error(send: Send, status: int, message: str, code: str) -> None:
+    metrics.REJECTED.labels(reason=code).inc()
     payload: dict[str, Any] = error_body(message, "invalid_request_error", code)
     body = json.dumps(payload).encode()
     await send(

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -101,6 +102,8 @@ class RequestContext:
     forward_payload: dict[str, Any] = field(default_factory=dict)
     audit_id: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Every upstream attempt when forward retried or failed over (api/proxy.py, upstream/pool.py).
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     # Shadow policy's verdict on this request (policy/lifecycle.py ShadowPolicy), when one is set.
     shadow: dict[str, Any] | None = None
 
@@ -173,13 +176,15 @@ async def detect(ctx: RequestContext) -> None:
     t0 = time.perf_counter()
     status: Literal["ok", "error", "timeout"] = "ok"
     results: list[list[Finding]] = []
-    try:
-        results = await _analyze(ctx, texts)
-    except TimeoutError:
-        status = "timeout"
-    except Exception:
-        # Detector failure means "sensitive": the policy sees status != ok (fail closed).
-        status = "error"
+    # Past server.max_pending_detections this raises Overloaded (503): shed, not queued (admission.py).
+    with ctx.gw.admission.slot():
+        try:
+            results = await _analyze(ctx, texts)
+        except TimeoutError:
+            status = "timeout"
+        except Exception:
+            # Detector failure means "sensitive": the policy sees status != ok (fail closed).
+            status = "error"
     elapsed = time.perf_counter() - t0
     ctx.timings_ms["detect"] = elapsed * 1000
     metrics.STEP_SECONDS.labels(step="detect").observe(elapsed)
@@ -232,6 +237,9 @@ def build_policy_input(ctx: RequestContext) -> dict[str, Any]:
             "stream": ctx.stream,
             "unscannable_parts": len(extraction.unscannable),
             "declared_classification": ctx.declared_classification,
+            # Contract v2 (policies/README.md): request size, for cost and long-context routing.
+            "estimated_input_tokens": estimated_tokens(s.text for s in extraction.segments),
+            "tool_count": len(tools) if isinstance(tools := ctx.payload.get("tools"), list) else 0,
         },
         "detection": {
             "status": detection.status,
@@ -244,7 +252,8 @@ def build_policy_input(ctx: RequestContext) -> dict[str, Any]:
                     "name": b.name,
                     "region": b.region,
                     "healthy": gw.health.healthy(b.name),
-                    "models": list(_backend_settings(b).models),
+                    "models": list(_backend_settings(b).model_names),
+                    **backend_economics(gw, b),
                 }
                 for b in gw.onprem
             ],
@@ -254,10 +263,28 @@ def build_policy_input(ctx: RequestContext) -> dict[str, Any]:
                     "region": b.region,
                     "zero_data_retention": _backend_settings(b).zero_data_retention,
                     "healthy": gw.health.healthy(b.name),
+                    **backend_economics(gw, b),
                 }
                 for b in gw.external
             ],
         },
+    }
+
+
+def estimated_tokens(texts: Iterable[str]) -> int:
+    """A cheap input-token estimate: ceil(characters / 4) over every scanned text (OpenAI's rule of
+    thumb for English with its BPE tokenizers); no tokenizer is loaded on the request path."""
+    return math.ceil(sum(len(t) for t in texts) / 4)
+
+
+def backend_economics(gw: Gateway, backend: Backend) -> dict[str, Any]:
+    """Contract v2 per-backend keys: configured price (null when unpriced), the gateway's own
+    latency window and the requests outstanding at this backend (upstream/stats.py)."""
+    pricing = _backend_settings(backend).pricing
+    return {
+        "price": pricing.model_dump() if pricing is not None else None,
+        "latency_ms": gw.stats.latency(backend.name),
+        "load": {"outstanding": gw.stats.outstanding(backend.name)},
     }
 
 
@@ -318,9 +345,9 @@ async def transform(ctx: RequestContext) -> None:
         return
     payload = dict(ctx.payload)
     if decision.action == "onprem":
-        payload["model"] = _onprem_model(ctx)
+        payload["model"] = onprem_model(ctx, ctx.backend)
     elif ctx.backend is not None:
-        offered = _backend_settings(ctx.backend).models
+        offered = _backend_settings(ctx.backend).model_names
         # `model` is not scanned (it routes), so only a model the external backend offers may
         # travel in it: a client cannot smuggle a value out through the model name.
         if offered and payload.get("model") not in offered:
@@ -341,11 +368,11 @@ async def transform(ctx: RequestContext) -> None:
     ctx.forward_payload = payload
 
 
-def _onprem_model(ctx: RequestContext) -> str:
-    """The on-prem model that serves this request: the requested one if the backend serves it,
-    else the configured mapping, else the backend's first model."""
+def onprem_model(ctx: RequestContext, backend: Backend | None) -> str:
+    """The on-prem model that serves this request on ``backend``: the requested one if the backend
+    serves it (or an alias of it), else the configured mapping, else the backend's first model."""
     requested = ctx.payload.get("model")
-    served = _backend_settings(ctx.backend).models if ctx.backend else ()
+    served = _backend_settings(backend).model_names if backend else ()
     if isinstance(requested, str) and requested in served:
         return requested
     mapped = ctx.gw.settings.model_map.get(requested or "")

@@ -21,6 +21,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from privacy_router import metrics
 from privacy_router.config import ServerSettings
 
 
@@ -67,6 +68,7 @@ class GuardedH11Protocol(H11Protocol):
         self._head_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             # No response: the client has not sent a request we could answer (nginx closes too).
+            metrics.REJECTED.labels(reason="header_timeout").inc()
             self.transport.close()
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from privacy_router.config import ServerSettings
+from privacy_router.serving import uvicorn_config
 from privacy_router.upstream.simulator import RunningSimulator
 
 __all__ = ["RunningGateway", "RunningSimulator", "ServerThread", "free_port", "wait_http"]
@@ -56,9 +58,14 @@ def wait_http(
 class ServerThread:
     """A real uvicorn server for an in-process app, on 127.0.0.1:<free port>."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, *, server: ServerSettings | None = None) -> None:
+        """``server``: run under exactly the uvicorn options ``privacy-router serve`` derives from
+        these settings (timeouts, limits; serving.uvicorn_config) instead of uvicorn's defaults."""
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
+        if server is not None:
+            config = uvicorn_config(app, server, port=self.port)
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 
@@ -120,7 +127,11 @@ class RunningGateway:
             *self.extra_args,
         ]
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self._log, stderr=self._log)
-        wait_http(f"{self.url}/readyz", timeout_s=120, proc=self.proc)
+        try:
+            wait_http(f"{self.url}/readyz", timeout_s=120, proc=self.proc)
+        except BaseException:
+            self.stop()  # never leave a half-started gateway (or its log file) behind
+            raise
         return self
 
     def stop(self) -> None:

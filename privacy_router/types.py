@@ -87,6 +87,9 @@ class Decision:
     scrub_entities: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     policy_id: str = "privacy_router.decision"
+    # Other backends of the same kind the router may try, in order, when ``backend`` fails before
+    # answering (api/proxy.py). Left out of ==: it says where else, not where the request goes.
+    fallbacks: tuple[str, ...] = field(default=(), compare=False)
     # Provenance, not part of the decision's meaning (left out of ==): the policy that made it (the
     # loaded revision may change under hot reload between evaluation and audit) and, for the OPA
     # engine, the decision id OPA logged it under.

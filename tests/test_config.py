@@ -14,9 +14,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_the_commented_example_config_is_valid() -> None:
     settings = load_settings(ROOT / "privacy-router.example.yaml")
-    assert [b.name for b in settings.backends.onprem] == ["vllm-a"]
+    onprem = [b.name for b in settings.backends.onprem]
+    assert onprem[0] == "vllm-a" and {"tgi-a", "trt-a"} <= set(onprem)
     assert settings.model_map["gpt-4o"] == "llama-3.1-8b"
     assert settings.principal_for_key("secret") is not None
+
+
+def test_the_example_config_shows_every_backend_kind() -> None:
+    from privacy_router.upstream.registry import BACKEND_KINDS
+
+    settings = load_settings(ROOT / "privacy-router.example.yaml")
+    kinds = {b.kind for b in (*settings.backends.onprem, *settings.backends.external)}
+    assert kinds == set(BACKEND_KINDS)
+    bedrock = next(b for b in settings.backends.external if b.kind == "bedrock")
+    assert bedrock.signing_region() == "us-east-1"
 
 
 @pytest.mark.parametrize(
@@ -32,6 +43,11 @@ def test_the_commented_example_config_is_valid() -> None:
             "api_keys:\n  - {key_sha256: abc, service: s, tenant: t}\n", "api_keys.0.key_sha256", id="hash"
         ),
         pytest.param("detecton: {}\n", "detecton", id="typo"),
+        pytest.param(
+            "backends:\n  external:\n    - {name: b, kind: bedrock, url: http://x, region: us}\n",
+            "backends.external.0",
+            id="bedrock-without-region",
+        ),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:

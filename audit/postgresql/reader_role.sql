@@ -5,3 +5,4 @@ REVOKE ALL ON {schema}.audit_log FROM {role};
 GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT SELECT ON {schema}.audit_log TO {role};
 GRANT SELECT ON {schema}.schema_migrations TO {role};
+GRANT SELECT ON {schema}.audit_anchor TO {role};

@@ -9,3 +9,6 @@ GRANT SELECT, INSERT ON {schema}.audit_log TO {role};
 GRANT SELECT ON {schema}.schema_migrations TO {role};
 -- The INSERT trigger runs with the inserting role's rights and calls this function.
 GRANT EXECUTE ON FUNCTION {schema}.audit_log_check_link() TO {role};
+-- The archive anchor (migration 002): read to verify the live log from it, never written.
+REVOKE ALL ON {schema}.audit_anchor FROM {role};
+GRANT SELECT ON {schema}.audit_anchor TO {role};

@@ -23,3 +23,18 @@ external_backend := healthy_external[0].name
 permitted_external := [b | some b in healthy_external; export_permitted(b.region)]
 
 scrub_backend := permitted_external[0].name
+
+# Fallbacks: the other backends of the chosen kind the router may try, in order, when `backend`
+# fails before answering (429, 5xx, unreachable; api/proxy.py). Never another kind: a fallback
+# never sends data further out than the action did, and never to a backend the data class may
+# not go to (a pinned model stays on backends serving it; scrubbed data only to permitted regions).
+fallbacks := [b.name | some b in onprem_serving_model; b.name != backend] if {
+	route == "onprem"
+	model_pinned_onprem
+} else := [b.name | some b in healthy_onprem; b.name != backend] if {
+	route == "onprem"
+} else := [b.name | some b in healthy_external; b.name != backend] if {
+	route == "external"
+} else := [b.name | some b in permitted_external; b.name != backend] if {
+	route == "external_scrubbed"
+} else := []

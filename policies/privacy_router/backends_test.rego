@@ -31,6 +31,7 @@ test_sensitive_without_healthy_onprem_blocks if {
 		"action": "block",
 		"backend": null,
 		"scrub_entities": [],
+		"fallbacks": [],
 		"reasons": [
 			"PHI present: sensitive class stays on-prem",
 			"sensitive data and no healthy on-prem backend: blocked",
@@ -54,4 +55,19 @@ test_clean_with_no_backend_blocks if {
 test_first_healthy_external_is_chosen if {
 	d := decide(principal_us, request, clean, {"onprem": [], "external": [down(openai_us), mistral_eu]})
 	d.backend == "mistral"
+}
+
+test_fallbacks_are_other_healthy_backends_of_the_same_kind if {
+	d := decide(principal_us, request, phi, {"onprem": [vllm_a, down(vllm_b), object.union(vllm_b, {"name": "vllm-c"})], "external": [openai_us]})
+	d.backend == "vllm-a"
+	d.fallbacks == ["vllm-c"]
+}
+
+test_scrubbed_fallbacks_are_only_permitted_regions if {
+	india := {"name": "openai-in", "region": "ap-south", "zero_data_retention": true, "healthy": true}
+	d := decide(principal_us, request, pii, {"onprem": [vllm_a], "external": [openai_us, india]})
+	d.action == "external_scrubbed"
+	d.fallbacks == []
+	c := decide(principal_us, request, clean, {"onprem": [vllm_a], "external": [openai_us, india]})
+	c.fallbacks == ["openai-in"]
 }

@@ -99,6 +99,7 @@ test_clean_routes_external if {
 		"action": "external",
 		"backend": "openai",
 		"scrub_entities": [],
+		"fallbacks": ["mistral"],
 		"reasons": ["no sensitive or personal data detected: routed external"],
 		"policy_id": "privacy_router.decision",
 	}

@@ -82,6 +82,7 @@ decision := {
 	"action": route,
 	"backend": backend,
 	"scrub_entities": scrub_entities,
+	"fallbacks": fallbacks,
 	"reasons": array.concat(class_reasons, [route_reason]),
 	"policy_id": policy_id,
 }

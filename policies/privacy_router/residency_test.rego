@@ -9,6 +9,7 @@ test_pii_us_tenant_scrubbed_to_first_external if {
 		"action": "external_scrubbed",
 		"backend": "openai",
 		"scrub_entities": ["EMAIL_ADDRESS", "PERSON"],
+		"fallbacks": ["mistral"],
 		"reasons": [
 			"PII present: may leave only scrubbed, to a permitted region",
 			"personal data scrubbed for external backend in US, an export destination permitted for tenant jurisdiction US",

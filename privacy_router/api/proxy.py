@@ -6,12 +6,15 @@ because a streamed answer finishes long after the handler has returned its respo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import email.utils
 import json
+import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import structlog
@@ -20,18 +23,22 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from privacy_router import metrics
+from privacy_router.api import answers
 from privacy_router.api.responses import error_body, error_response
 from privacy_router.audit.records import completion_record
 from privacy_router.errors import BadRequest, RequestBlocked, RouterError, UpstreamError
 from privacy_router.gateway import Gateway
-from privacy_router.pipeline import RequestContext, authenticate, run_until_forward
+from privacy_router.pipeline import RequestContext, authenticate, onprem_model, run_until_forward
 from privacy_router.transform.restore import restore_response
 from privacy_router.transform.stream import AnthropicSSERestorer, SSERestorer
 from privacy_router.types import Principal
 from privacy_router.upstream import translate
-from privacy_router.upstream.base import UpstreamStream
+from privacy_router.upstream.base import Backend, UpstreamResponse, UpstreamStream
+from privacy_router.upstream.pool import ATTEMPTS
 
 log = structlog.get_logger("privacy_router.proxy")
+
+_T = TypeVar("_T")
 
 
 def _route_headers(ctx: RequestContext) -> dict[str, str]:
@@ -59,7 +66,7 @@ async def handle(request: Request, endpoint: str, upstream_path: str, surface: s
         _finish_log(ctx, exc.status_code, "refused" if not isinstance(exc, RequestBlocked) else "blocked")
         return _for_surface(surface, error_response(exc, _route_headers(ctx)))
     try:
-        wire = _wire(ctx)
+        wire = _wire(ctx, ctx.backend, ctx.forward_payload)
     except RouterError as exc:
         # Decided and audited, but this backend cannot carry the request (e.g. n > 1 to Anthropic).
         _audit_outcome(ctx, exc.status_code, "rejected", time.perf_counter(), None)
@@ -82,11 +89,9 @@ class Wire:
     stream: Callable[[], StreamStage] | None = None
 
 
-def _wire(ctx: RequestContext) -> Wire:
-    backend = ctx.backend
+def _wire(ctx: RequestContext, backend: Backend | None, payload: dict[str, Any]) -> Wire:
     if backend is None:
         raise RouterError("pipeline order: forward needs a backend")
-    payload = ctx.forward_payload
     if ctx.endpoint == "messages" and backend.kind != "anthropic":
         return Wire(
             "/chat/completions",
@@ -124,29 +129,173 @@ def _for_surface(surface: str, response: Response) -> Response:
     return JSONResponse(new, status_code=response.status_code, headers=headers)
 
 
+@dataclass
+class _Failed:
+    """An attempt that failed before any byte reached the client: an HTTP error answer from the
+    backend (``status``, ``body``, ``headers``), or an ``UpstreamError`` it raised (unreachable,
+    timed out, connection dropped; its pool already tried its other replicas)."""
+
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] | None = None
+    error: UpstreamError | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """429 and 5xx answers are retried (with backoff, on the same backend, then a fallback)."""
+        return self.error is None and (self.status == 429 or self.status >= 500)
+
+    def response(self, ctx: RequestContext) -> Response:
+        headers = _route_headers(ctx)
+        if self.error is not None:
+            return error_response(self.error, headers)
+        retry_after = (self.headers or {}).get("retry-after")
+        if retry_after is not None and self.status in (429, 503):
+            headers["retry-after"] = retry_after  # the client's SDK honours it (protocol.md §5)
+        body = _upstream_error_body(self.body, self.status)
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def _retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date), as the
+    openai SDK reads them (protocol.md §5, "Retries"); None when absent or unreadable."""
+    headers = headers or {}
+    try:
+        if "retry-after-ms" in headers:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _candidates(ctx: RequestContext, first: Wire) -> Iterator[tuple[Backend, Wire]]:
+    """The policy's backend, then its ``fallbacks`` (same kind; at most ``retry.max_backends``
+    in all), each with the wire it needs. A fallback that cannot carry this request (a model it
+    does not offer, an endpoint it lacks) is skipped: it was allowed, not required."""
+    gw, decision, primary = ctx.gw, ctx.decision, ctx.backend
+    if decision is None or primary is None:
+        raise RouterError("pipeline order: forward needs a decision and a backend")
+    yield primary, first
+    tried = 1
+    for name in decision.fallbacks:
+        backend = gw.backend(name)
+        if tried >= gw.settings.backends.retry.max_backends:
+            return
+        # Defence in depth (policy/schema.py checks it too): never a backend of another kind.
+        if backend is None or backend is primary or gw.is_onprem(backend) != gw.is_onprem(primary):
+            continue
+        payload = dict(ctx.forward_payload)
+        if gw.is_onprem(backend):
+            payload["model"] = onprem_model(ctx, backend)
+        elif payload.get("model") not in _offered(backend):
+            continue
+        try:
+            wire = _wire(ctx, backend, payload)
+        except RouterError:
+            continue
+        tried += 1
+        yield backend, wire
+
+
+def _offered(backend: Backend) -> tuple[str, ...]:
+    settings = getattr(backend, "settings", None)
+    names = getattr(settings, "model_names", ())
+    return tuple(names) if names else ()
+
+
+def _use_backend(ctx: RequestContext, backend: Backend) -> None:
+    """Point the request (audit, logs, load stats) at the backend now being tried."""
+    if ctx.backend is not backend:
+        if ctx.backend is not None:
+            ctx.gw.stats.end(ctx.backend.name, ctx.request_id, None)
+        ctx.gw.stats.begin(backend.name, ctx.request_id)
+        ctx.backend = backend
+
+
+async def _with_retries(
+    ctx: RequestContext, first: Wire, once: Callable[[Backend, Wire], Awaitable[_T | _Failed]]
+) -> _T | _Failed:
+    """Run ``once`` until it succeeds, over the policy's backend and then its fallbacks.
+
+    Per backend: a 429 or 5xx answer is retried up to ``backends.retry.max_attempts`` times, after
+    the answer's Retry-After (when at most ``max_retry_after_s``; a longer one goes to the next
+    backend at once) or an exponential backoff with full jitter. An ``UpstreamError`` (unreachable,
+    timeout, dropped) goes to the next backend at once. Any other 4xx is final: the same request
+    would fail the same way anywhere. Every attempt lands in ``ctx.attempts`` (pool entries, with
+    the wait that followed them). Nothing here runs after a byte reached the client.
+    """
+    retry = ctx.gw.settings.backends.retry
+    token = ATTEMPTS.set(ctx.attempts)
+    last: _Failed | None = None
+    try:
+        for backend, wire in _candidates(ctx, first):
+            _use_backend(ctx, backend)
+            for n in range(retry.max_attempts):
+                result = await once(backend, wire)
+                if not isinstance(result, _Failed):
+                    return result
+                last = result
+                kind = result.error.code if result.error else f"http_{result.status}"
+                metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=kind or "error").inc()
+                if result.error is not None:
+                    break
+                if not result.retryable:
+                    return result
+                wait = _retry_after_s(result.headers)
+                if wait is None:
+                    wait = random.uniform(0, min(retry.backoff_max_s, retry.backoff_base_s * 2**n))
+                elif wait > retry.max_retry_after_s:
+                    break
+                if n + 1 == retry.max_attempts:
+                    break
+                ctx.attempts[-1]["wait_s"] = round(wait, 3)
+                await asyncio.sleep(wait)
+    finally:
+        ATTEMPTS.reset(token)
+    if last is None:
+        raise RouterError("forward: no backend was tried")
+    return last
+
+
 async def _forward(ctx: RequestContext, wire: Wire) -> Response:
     backend = ctx.backend
     if backend is None:
         raise RouterError("pipeline order: forward needs a backend")
     t0 = time.perf_counter()
-    try:
-        upstream = await backend.send(wire.path, wire.payload, request_id=ctx.request_id)
-    except UpstreamError as exc:
-        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=exc.code or "error").inc()
-        _audit_outcome(ctx, exc.status_code, "upstream_error", t0, None)
-        return error_response(exc, _route_headers(ctx))
-    if upstream.status >= 400 or not isinstance(upstream.json, dict):
-        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=f"http_{upstream.status}").inc()
-        status = upstream.status if upstream.status >= 400 else 502
-        _audit_outcome(ctx, status, "upstream_error", t0, None)
-        return JSONResponse(
-            _upstream_error_body(upstream.json, status), status_code=status, headers=_route_headers(ctx)
-        )
+    ctx.gw.stats.begin(backend.name, ctx.request_id)  # load and latency for the policy (upstream/stats.py)
+
+    async def once(backend: Backend, wire: Wire) -> tuple[Wire, UpstreamResponse] | _Failed:
+        try:
+            upstream = await backend.send(wire.path, wire.payload, request_id=ctx.request_id)
+        except UpstreamError as exc:
+            return _Failed(exc.status_code, error=exc)
+        if upstream.status >= 400:
+            return _Failed(upstream.status, upstream.json, upstream.headers)
+        if not isinstance(upstream.json, dict):
+            return _Failed(502, None)  # a success that is not a JSON object: not retried
+        return wire, upstream
+
+    result = await _with_retries(ctx, wire, once)
+    if isinstance(result, _Failed):
+        _audit_outcome(ctx, result.status, "upstream_error", t0, None)
+        return result.response(ctx)
+    wire, upstream = result
+    if not isinstance(upstream.json, dict):
+        raise RouterError("forward: success without a JSON object")
     body = wire.response(upstream.json) if wire.response else upstream.json
     if ctx.vault is not None:
         body = restore_response(ctx.endpoint, body, ctx.vault)
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
     _audit_outcome(ctx, 200, "ok", t0, usage)
+    # The client resends this answer next turn: analyse it now, off the request path (answers.py).
+    answers.remember(ctx.gw, ctx.principal.tenant if ctx.principal else None, ctx.endpoint, body)
     return JSONResponse(body, headers=_route_headers(ctx))
 
 
@@ -170,30 +319,41 @@ async def _forward_stream(ctx: RequestContext, wire: Wire, surface: str) -> Resp
     if backend is None:
         raise RouterError("pipeline order: forward needs a backend")
     t0 = time.perf_counter()
-    stack = contextlib.AsyncExitStack()
-    try:
-        upstream = await stack.enter_async_context(
-            backend.stream(wire.path, wire.payload, request_id=ctx.request_id)
-        )
-    except UpstreamError as exc:
-        await stack.aclose()
-        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=exc.code or "error").inc()
-        _audit_outcome(ctx, exc.status_code, "upstream_error", t0, None)
-        return error_response(exc, _route_headers(ctx))
-    if upstream.status >= 400:
-        raw = b"".join([c async for c in upstream.aiter_bytes()])
-        await stack.aclose()
+    ctx.gw.stats.begin(backend.name, ctx.request_id)
+
+    async def once(
+        backend: Backend, wire: Wire
+    ) -> tuple[Wire, UpstreamStream, contextlib.AsyncExitStack] | _Failed:
+        stack = contextlib.AsyncExitStack()
+        try:
+            upstream = await stack.enter_async_context(
+                backend.stream(wire.path, wire.payload, request_id=ctx.request_id)
+            )
+        except UpstreamError as exc:
+            await stack.aclose()
+            return _Failed(exc.status_code, error=exc)
+        except BaseException:
+            await stack.aclose()
+            raise
+        if upstream.status < 400:
+            return wire, upstream, stack
+        try:
+            raw = b"".join([c async for c in upstream.aiter_bytes()])
+        except UpstreamError as exc:
+            return _Failed(exc.status_code, error=exc)
+        finally:
+            await stack.aclose()
         try:
             parsed: Any = json.loads(raw)
         except ValueError:
             parsed = None
-        metrics.UPSTREAM_ERRORS.labels(backend=backend.name, kind=f"http_{upstream.status}").inc()
-        _audit_outcome(ctx, upstream.status, "upstream_error", t0, None)
-        return JSONResponse(
-            _upstream_error_body(parsed, upstream.status),
-            status_code=upstream.status,
-            headers=_route_headers(ctx),
-        )
+        return _Failed(upstream.status, parsed, getattr(upstream, "headers", None))
+
+    result = await _with_retries(ctx, wire, once)
+    if isinstance(result, _Failed):
+        _audit_outcome(ctx, result.status, "upstream_error", t0, None)
+        return result.response(ctx)
+    wire, upstream, stack = result
     restorer: StreamStage
     if ctx.endpoint == "messages":
         restorer = AnthropicSSERestorer(ctx.vault)
@@ -349,6 +509,9 @@ def _audit_outcome(
     decision record already proves where the request went."""
     latency_ms = (time.perf_counter() - ctx.started) * 1000
     ctx.timings_ms["upstream"] = (time.perf_counter() - t0) * 1000
+    if ctx.backend is not None:  # only successful exchanges count towards the latency window
+        ok_ms = ctx.timings_ms["upstream"] if outcome == "ok" else None
+        ctx.gw.stats.end(ctx.backend.name, ctx.request_id, ok_ms)
     if ctx.audit_id is not None:
         record = completion_record(
             request_id=ctx.request_id,
@@ -359,6 +522,7 @@ def _audit_outcome(
             usage=usage,
             backend=ctx.backend.name if ctx.backend else None,
             principal=ctx.principal,
+            attempts=ctx.attempts if len(ctx.attempts) > 1 else None,
         )
         try:
             ctx.gw.audit.append(record)

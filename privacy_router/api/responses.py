@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
 
-from privacy_router.errors import RateLimited, RequestBlocked, RouterError
+from privacy_router.errors import Overloaded, RateLimited, RequestBlocked, RouterError
 
 
 def error_body(
@@ -25,8 +25,11 @@ def error_response(exc: Exception, headers: Mapping[str, str] | None = None) -> 
         body = error_body(exc.message, exc.error_type, exc.code, exc.param)
         if isinstance(exc, RequestBlocked):
             body["error"]["reasons"] = exc.reasons  # type: ignore[index]
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Overloaded):
             hdrs["retry-after"] = str(exc.retry_after_s)
+        if isinstance(exc, Overloaded):
+            # Shed before any work: resending later (or to another replica) is the right move.
+            hdrs["x-should-retry"] = "true"
         if exc.status_code in (403,) or exc.status_code >= 500:
             # A policy refusal or a fail-closed 5xx is deterministic for this request: tell the
             # openai SDK not to resend it (protocol.md §5, x-should-retry).

@@ -13,9 +13,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from privacy_router.audit.merkle import CompactRange
 from privacy_router.errors import AuditWriteError
+
+if TYPE_CHECKING:  # verify.py imports this module
+    from privacy_router.audit.verify import VerifyReport
 
 # Keys the store writes into every record; a caller-supplied record must not contain them.
 STORE_KEYS: tuple[str, ...] = ("seq", "ts", "record_id")
@@ -49,6 +53,37 @@ class StoredRow:
     entry_hash: bytes
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """Where the live log starts once records ``1..seq`` were sealed into an archive (archive.py).
+
+    Kept in the store's one-row ``audit_anchor`` table, written by the owner in the same transaction
+    that deletes the archived rows. ``merkle`` is the RFC 6962 compact range at size ``seq``
+    (``CompactRange.hashes()`` concatenated), so checkpoints after the anchor keep the same tree;
+    ``checkpoint`` is the signed checkpoint note at ``seq`` that sealed the archive."""
+
+    seq: int
+    entry_hash: bytes
+    merkle: bytes
+    checkpoint: str
+    archive: str  # the archive's manifest file name and the SHA-256 of its JSONL
+
+    def compact(self) -> CompactRange:
+        hashes = [self.merkle[i : i + 32] for i in range(0, len(self.merkle), 32)]
+        return CompactRange.restore(self.seq, hashes)
+
+
+@dataclass(frozen=True)
+class WriterStatus:
+    """What one writer (router replica) appended to the one chain: for the integrity page."""
+
+    writer: str
+    records: int
+    first_seq: int
+    last_seq: int
+    last_ts: str
+
+
 class AuditStore(Protocol):
     def append(self, record: dict[str, Any]) -> Receipt:
         """Add ``record`` to the chain. Thread-safe; durable when it returns.
@@ -65,6 +100,28 @@ class AuditStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SealableStore(AuditStore, Protocol):
+    """What archive.py needs besides the contract: both stores implement it."""
+
+    def verify(self) -> VerifyReport:
+        """The live chain, from the anchor when records were archived."""
+        ...
+
+    def anchor(self) -> Anchor | None:
+        """The anchor of the live log, ``None`` while nothing was archived."""
+        ...
+
+    def seal(self, anchor: Anchor) -> int:
+        """Move the anchor to ``anchor`` and delete rows ``seq <= anchor.seq`` in one transaction;
+        returns the rows deleted. Only the owner may (PostgreSQL: the router's role cannot)."""
+        ...
+
+    def writer_status(self) -> list[WriterStatus]:
+        """Per writer id, what it appended to the live log (seq order of its last append)."""
+        ...
 
 
 @runtime_checkable

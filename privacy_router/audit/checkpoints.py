@@ -50,7 +50,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from privacy_router.audit.base import AuditStore, Receipt, StoredRow, format_ts
+from privacy_router.audit.base import Anchor, AuditStore, Receipt, StoredRow, WriterStatus, format_ts
 from privacy_router.audit.canonical import HASH_LEN
 from privacy_router.audit.merkle import CompactRange, leaf_hash
 from privacy_router.audit.verify import VerifyReport, verify
@@ -295,10 +295,15 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def verify_against_checkpoint(
-    rows: Callable[[], Iterator[StoredRow]], checkpoint: Checkpoint, *, state_file: Path | None
+    rows: Callable[[], Iterator[StoredRow]],
+    checkpoint: Checkpoint,
+    *,
+    state_file: Path | None,
+    anchor: Anchor | None = None,
 ) -> VerifyReport:
     """The log (``rows()`` is called once per pass) must hold ``checkpoint`` and the newest checkpoint
     already accepted for the same origin; the state file then records ``checkpoint`` if it is newer.
+    With ``anchor``, ``rows()`` starts after it (records before it are archived, archive.py).
 
     Raises ``CheckpointError`` for a rollback or a fork against the state; returns the chain report
     (``ok`` false names the first bad seq: for a rewrite or truncation, the checkpoint's size)."""
@@ -317,13 +322,15 @@ def verify_against_checkpoint(
                 "at that size (fork)"
             )
         if checkpoint.size > seen_size:
-            earlier = verify(rows(), expect_head=(seen_size, seen_head)) if seen_size > 0 else None
+            earlier = (
+                verify(rows(), expect_head=(seen_size, seen_head), anchor=anchor) if seen_size > 0 else None
+            )
             if earlier is not None and not earlier.ok:
                 return earlier
     report = (
-        verify(rows(), expect_head=(checkpoint.size, checkpoint.head.hex()))
+        verify(rows(), expect_head=(checkpoint.size, checkpoint.head.hex()), anchor=anchor)
         if checkpoint.size > 0
-        else verify(rows())
+        else verify(rows(), anchor=anchor)
     )
     if report.ok and state_file is not None:
         state[checkpoint.origin] = {
@@ -368,7 +375,11 @@ class CheckpointingStore:
         # Merkle state over every record of the log (all writers), caught up at each checkpoint by
         # reading the rows appended since: O(log n) memory, each record read once.
         self._merkle_lock = threading.Lock()
-        self._merkle = merkle_range(inner.iter_rows())
+        # After an archive (archive.py) the tree continues from the anchor's compact range.
+        anchor = inner.anchor() if callable(getattr(inner, "anchor", None)) else None
+        self._merkle = anchor.compact() if anchor is not None else CompactRange()
+        for row in inner.iter_rows(self._merkle.size + 1):
+            self._merkle.append(leaf_hash(row.canon))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._timer, name="audit-checkpoint", daemon=True)
         self._thread.start()
@@ -430,6 +441,14 @@ class CheckpointingStore:
     def verify(self) -> VerifyReport:
         report: VerifyReport = self.inner.verify()
         return report
+
+    def anchor(self) -> Anchor | None:
+        anchor: Anchor | None = self.inner.anchor()
+        return anchor
+
+    def writer_status(self) -> list[WriterStatus]:
+        status: list[WriterStatus] = self.inner.writer_status()
+        return status
 
     def close(self) -> None:
         """Stop the timer, checkpoint what this process appended, close the store."""

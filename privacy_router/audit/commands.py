@@ -7,6 +7,7 @@ the store named by ``--audit-db`` (SQLite file), ``--dsn`` (PostgreSQL, read-onl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import getpass
 import json
@@ -14,7 +15,8 @@ import re
 import sys
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,18 +25,30 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from privacy_router.audit.base import AuditStore
+from privacy_router.audit.archive import (
+    ArchiveError,
+    Retention,
+    archive_rows,
+    load_checkpoints,
+    now_utc,
+    plan_archive,
+    retention_status,
+    seal,
+    verify_with_archive,
+    write_archive,
+)
+from privacy_router.audit.base import Anchor, AuditStore, StoredRow
 from privacy_router.audit.checkpoints import (
     CheckpointError,
     Signer,
     Verifier,
     default_state_file,
-    merkle_range,
     sign_head,
     verify_against_checkpoint,
     write_checkpoint,
 )
 from privacy_router.audit.factory import default_origin, load_signer
+from privacy_router.audit.merkle import CompactRange, leaf_hash
 from privacy_router.audit.postgresql import DEFAULT_SCHEMA, PostgresAuditStore, migrate
 from privacy_router.audit.proofs import prove_consistency, prove_inclusion, verify_bundle
 from privacy_router.audit.query import RecordFilter, get_record, query_records, record_stats, search_records
@@ -60,25 +74,53 @@ SchemaOpt = Annotated[
     typer.Option("--schema", help=f"PostgreSQL schema (default: audit.pg_schema, {DEFAULT_SCHEMA})."),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="privacy-router YAML configuration file.")]
+ArchiveOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive", help="Folder of `audit archive` files: include the archived records (from seq 1)."
+    ),
+]
 
 
-def _settings(
-    audit_db: Path | None, dsn: str | None, schema: str | None, config: Path | None
-) -> AuditSettings:
-    """The audit settings the command works on: --audit-db or --dsn override --config."""
-    base = load_settings(config).audit if config is not None or (audit_db is None and dsn is None) else None
-    base = base or AuditSettings()
-    if audit_db is not None and dsn is not None:
-        _fail("give --audit-db or --dsn, not both", 2)
-    if audit_db is not None:
-        return base.model_copy(update={"store": "sqlite", "sqlite_path": audit_db})
-    if dsn is not None:
-        return base.model_copy(
-            update={"store": "postgresql", "pg_dsn": dsn, "pg_schema": schema or base.pg_schema}
+@dataclass(frozen=True)
+class StoreOptions:
+    """The store options every reading command takes: --audit-db or --dsn override --config."""
+
+    audit_db: Path | None = None
+    dsn: str | None = None
+    schema: str | None = None
+    config: Path | None = None
+
+    def settings(self) -> AuditSettings:
+        """The audit settings the command works on."""
+        audit_db, dsn, schema, config = self.audit_db, self.dsn, self.schema, self.config
+        base = (
+            load_settings(config).audit if config is not None or (audit_db is None and dsn is None) else None
         )
-    if schema is not None:
-        return base.model_copy(update={"pg_schema": schema})
-    return base
+        base = base or AuditSettings()
+        if audit_db is not None and dsn is not None:
+            _fail("give --audit-db or --dsn, not both", 2)
+        if audit_db is not None:
+            return base.model_copy(update={"store": "sqlite", "sqlite_path": audit_db})
+        if dsn is not None:
+            return base.model_copy(
+                update={"store": "postgresql", "pg_dsn": dsn, "pg_schema": schema or base.pg_schema}
+            )
+        if schema is not None:
+            return base.model_copy(update={"pg_schema": schema})
+        return base
+
+    @contextlib.contextmanager
+    def reading(
+        self, *, code: int = 2, prefix: str = "error"
+    ) -> Iterator[SqliteAuditStore | PostgresAuditStore]:
+        """The store opened for reading, closed afterwards; a ``RouterError`` (cannot open, cannot
+        read) ends the command with ``prefix: message`` and exit ``code``."""
+        try:
+            with _open_reader(self.settings()) as store:
+                yield store
+        except RouterError as exc:
+            _fail(f"{prefix}: {exc.message}", code)
 
 
 def _open_reader(settings: AuditSettings) -> SqliteAuditStore | PostgresAuditStore:
@@ -146,20 +188,17 @@ def query_cmd(
     """Print audit records that match every given filter."""
     since_dt = _parse_when(since, end_of_day=False)
     until_dt = _parse_when(until, end_of_day=True)
-    try:
-        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
-            records = query_records(
-                store,
-                since=since_dt,
-                until=until_dt,
-                tenant=tenant,
-                action=action,
-                entity_type=entity_type,
-                record_type=record_type,
-                limit=limit,
-            )
-    except RouterError as exc:
-        _fail(f"error: {exc.message}", 2)
+    with StoreOptions(audit_db, dsn, schema, config).reading() as store:
+        records = query_records(
+            store,
+            since=since_dt,
+            until=until_dt,
+            tenant=tenant,
+            action=action,
+            entity_type=entity_type,
+            record_type=record_type,
+            limit=limit,
+        )
     if jsonl:
         for r in records:
             typer.echo(json.dumps(r, sort_keys=True, separators=(",", ":")))
@@ -207,16 +246,20 @@ def verify_cmd(
             help="Where this verifier keeps the newest checkpoint it accepted (rollback detection)."
         ),
     ] = None,
+    archive: ArchiveOpt = None,
 ) -> None:
-    """Recompute the whole hash chain. Exit 0 when intact, 1 at the first bad record."""
+    """Recompute the whole hash chain. Exit 0 when intact, 1 at the first bad record.
+
+    After `audit archive` the live log is verified from its anchor (with --public-key, the anchor's
+    signed checkpoint too); --archive DIR verifies archive and live log together from seq 1."""
     expect: tuple[int, str] | None = None
     if head is not None:
         seq_s, _, hex_s = head.partition(":")
         if not seq_s.isdigit() or len(hex_s) != 64:
             raise typer.BadParameter("--head must be SEQ:<64 hex digits>")
         expect = (int(seq_s), hex_s)
-    if (checkpoint is None) != (public_key is None):
-        raise typer.BadParameter("--checkpoint and --public-key go together")
+    if checkpoint is not None and public_key is None:
+        raise typer.BadParameter("--checkpoint needs --public-key")
     opened = None
     if checkpoint is not None and public_key is not None:
         try:
@@ -226,21 +269,166 @@ def verify_cmd(
             _fail(f"FAILED: cannot read checkpoint or key ({type(exc).__name__})", 1)
         except CheckpointError as exc:
             _fail(f"FAILED: {exc.message}", 1)
-    store = _open_reader(_settings(audit_db, dsn, schema, config))
-    try:
-        with store:
+    key = _verifier(public_key) if public_key is not None else None
+    with StoreOptions(audit_db, dsn, schema, config).reading(code=1, prefix="FAILED") as store:
+        anchor = store.anchor()
+        if archive is not None:
+            report = verify_with_archive(
+                archive, anchor, lambda start: _progress(store.iter_rows(start), "verify", None), key
+            )
+            anchor = None  # the rows below now start at seq 1 (archive first)
+        else:
             report = _verify_with_progress(store)
-            if report.ok and expect is not None:
-                report = verify(store.iter_rows(), expect_head=expect)
-            if report.ok and opened is not None:
-                report = verify_against_checkpoint(
-                    store.iter_rows, opened, state_file=state or default_state_file()
-                )
-    except RouterError as exc:
-        _fail(f"FAILED: {exc.message}", 1)
+            if report.ok and anchor is not None and key is not None:
+                report = _check_anchor(anchor, key, report)
+
+        def rows() -> Iterator[StoredRow]:
+            return _all_rows(store, archive) if archive is not None else store.iter_rows()
+
+        if report.ok and expect is not None:
+            report = verify(rows(), expect_head=expect, anchor=anchor)
+        if report.ok and opened is not None:
+            report = verify_against_checkpoint(
+                rows, opened, state_file=state or default_state_file(), anchor=anchor
+            )
     _print_report(report)
     if opened is not None:
         typer.echo(f"checkpoint {opened.origin} size {opened.size} ({opened.time}) verified")
+
+
+def _verifier(public_key: Path) -> Verifier:
+    try:
+        return Verifier.from_text(public_key.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"FAILED: cannot read the public key ({type(exc).__name__})", 1)
+    except CheckpointError as exc:
+        _fail(f"FAILED: {exc.message}", 1)
+
+
+def _check_anchor(anchor: Anchor, verifier: Verifier, report: VerifyReport) -> VerifyReport:
+    """The anchor's own signed checkpoint must verify and name the anchor's seq and head."""
+    try:
+        sealed = verifier.open(anchor.checkpoint)
+    except CheckpointError as exc:
+        return VerifyReport(
+            False, anchor.seq, anchor.seq, f"anchor: {exc.message}", report.head_hash, anchor.seq
+        )
+    if (sealed.size, sealed.head) != (anchor.seq, anchor.entry_hash):
+        return VerifyReport(
+            False,
+            anchor.seq,
+            anchor.seq,
+            "anchor differs from its signed checkpoint",
+            report.head_hash,
+            anchor.seq,
+        )
+    return report
+
+
+def _all_rows(store: SqliteAuditStore | PostgresAuditStore, archive: Path | None) -> Iterator[StoredRow]:
+    """Every record from seq 1: the archive's, then the live store's. Without ``archive`` the live
+    store must hold the whole log."""
+    anchor = store.anchor()
+    if archive is None:
+        if anchor is not None:
+            raise ArchiveError(f"records 1..{anchor.seq} are archived; give --archive DIR")
+        return store.iter_rows()
+
+    def rows() -> Iterator[StoredRow]:
+        last = 0
+        for row in archive_rows(archive):
+            last = row.seq
+            yield row
+        if last != (anchor.seq if anchor else 0):
+            raise ArchiveError(f"the archive ends at seq {last}, the live store's anchor is elsewhere")
+        yield from store.iter_rows(last + 1)
+
+    return rows()
+
+
+@app.command("archive")
+def archive_cmd(
+    before: Annotated[
+        str,
+        typer.Option(help="Archive whole checkpointed segments whose records are all older than this date."),
+    ],
+    to: Annotated[Path, typer.Option("--to", help="Folder for the archive files (JSONL + manifest).")],
+    public_key: Annotated[
+        Path,
+        typer.Option(
+            "--public-key", help="The checkpoint signer's public key: segments end at signed checkpoints."
+        ),
+    ],
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option("--checkpoints", help="Folder of signed checkpoints (default: audit.checkpoint_dir)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be archived; change nothing.")
+    ] = False,
+    audit_db: AuditDbOpt = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option("--dsn", help="PostgreSQL DSN of the OWNER role (the router's role cannot delete)."),
+    ] = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Seal records past their retention into a signed archive and remove them from the live store.
+
+    Refuses (exit 2) when a record that --before would take is still within its retention
+    (audit.retention). The live log keeps verifying from an anchor; `verify --archive DIR` checks
+    archive and live log together."""
+    cutoff = _parse_when(before, end_of_day=False)
+    if cutoff is None:
+        raise typer.BadParameter("--before is required")
+    cutoff = cutoff if cutoff.tzinfo is not None else cutoff.replace(tzinfo=UTC)
+    options = StoreOptions(audit_db, dsn, schema, config)
+    settings = options.settings()
+    folder = checkpoints or settings.checkpoint_dir
+    if folder is None:
+        _fail("no --checkpoints given and audit.checkpoint_dir is not set", 2)
+    retention = Retention.from_settings(settings.retention)
+    verifier = _verifier(public_key)
+    now = now_utc()
+    with options.reading() as store:
+        plan = plan_archive(store, load_checkpoints(folder, verifier), retention, before=cutoff, now=now)
+        if plan is None:
+            typer.echo("nothing to archive: no whole checkpointed segment is older than --before")
+            return
+        count = plan.last_seq - plan.first_seq + 1
+        if dry_run:
+            typer.echo(
+                f"would archive seq {plan.first_seq}..{plan.last_seq} ({count} records); stops: {plan.reason}"
+            )
+            return
+        manifest = write_archive(store, plan, to, retention, now)
+        # Read the whole archive back and verify its chain before anything is deleted.
+        written = verify(archive_rows(to, verifier))
+        if not written.ok or written.records != plan.last_seq:
+            _fail(
+                f"error: the archive in {to} does not verify after writing ({written.problem}); "
+                "nothing removed",
+                2,
+            )
+        deleted = seal(store, plan, manifest)
+    typer.echo(
+        f"archived seq {plan.first_seq}..{plan.last_seq} ({count} records, {deleted} removed from the live "
+        f"store) to {manifest}; the live log now starts at seq {plan.last_seq + 1}"
+    )
+
+
+@app.command("writers")
+def writers_cmd(
+    audit_db: AuditDbOpt = None,
+    dsn: DsnOpt = None,
+    schema: SchemaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Per writer (router replica) of the one chain: records, first and last seq, last append (JSON)."""
+    with StoreOptions(audit_db, dsn, schema, config).reading() as store:
+        status = [asdict(w) for w in store.writer_status()]
+    typer.echo(json.dumps(status, indent=2, sort_keys=True))
 
 
 @app.command("migrate")
@@ -291,17 +479,24 @@ def checkpoint_cmd(
     ] = None,
 ) -> None:
     """Verify the whole chain, then sign its head now and write the checkpoint file."""
-    settings = _settings(audit_db, dsn, schema, config)
+    options = StoreOptions(audit_db, dsn, schema, config)
+    settings = options.settings()
     directory = out_dir or settings.checkpoint_dir
     if directory is None:
         _fail("no --dir given and audit.checkpoint_dir is not set", 2)
     try:
         signer = load_signer(settings)
-        with _open_reader(settings) as store:
+        with options.reading() as store:
             report = store.verify()
             if not report.ok:
                 _print_report(report)
-            merkle = merkle_range(store.iter_rows(), report.records).root()
+            anchor = store.anchor()
+            compact = anchor.compact() if anchor is not None else CompactRange()
+            for row in store.iter_rows(compact.size + 1):
+                if row.seq > report.records:
+                    break
+                compact.append(leaf_hash(row.canon))
+            merkle = compact.root()
         note = sign_head(
             signer, default_origin(settings), report.records, report.head_hash, merkle_root=merkle
         )
@@ -313,17 +508,25 @@ def checkpoint_cmd(
 
 
 def _verify_with_progress(store: SqliteAuditStore | PostgresAuditStore) -> VerifyReport:
-    """``store.verify()`` (SQLite integrity check, then the whole chain) with a progress bar."""
+    """``store.verify()`` (SQLite integrity check, then the live chain from its anchor) with a
+    progress bar."""
     if isinstance(store, SqliteAuditStore):
         problem = store.integrity_check()
         if problem is not None:
             return VerifyReport(False, 0, None, f"integrity_check: {problem}", "00" * 32)
-    return verify(_progress(store.iter_rows(), "verify", None))
+    anchor = store.anchor()
+    start = anchor.seq + 1 if anchor is not None else 1
+    return verify(_progress(store.iter_rows(start), "verify", None), anchor=anchor)
 
 
 def _print_report(report: VerifyReport) -> None:
     if report.ok:
         typer.echo(f"OK: {report.records} records, head {report.head_hash}")
+        if report.archived:
+            typer.echo(
+                f"records 1..{report.archived} are archived: the live log was verified from its anchor "
+                "(add --archive DIR to verify them too)"
+            )
         return
     where = f" at seq {report.first_bad_seq}" if report.first_bad_seq is not None else ""
     typer.echo(f"FAILED{where}: {report.problem}")
@@ -341,6 +544,7 @@ def prove_cmd(
         Path | None, typer.Option(help="An older checkpoint: prove the log only grew since (consistency).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the bundle here instead of printing it.")] = None,
+    archive: ArchiveOpt = None,
     audit_db: AuditDbOpt = None,
     dsn: DsnOpt = None,
     schema: SchemaOpt = None,
@@ -352,11 +556,12 @@ def prove_cmd(
     try:
         verifier = Verifier.from_text(public_key.read_text(encoding="utf-8"))
         note = checkpoint.read_text(encoding="utf-8")
-        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
+        with StoreOptions(audit_db, dsn, schema, config).reading(code=1) as store:
+            rows = _all_rows(store, archive)
             if seq is not None:
-                bundle = prove_inclusion(store.iter_rows(), note, verifier, seq)
+                bundle = prove_inclusion(rows, note, verifier, seq)
             elif old is not None:
-                bundle = prove_consistency(store.iter_rows(), old.read_text(encoding="utf-8"), note, verifier)
+                bundle = prove_consistency(rows, old.read_text(encoding="utf-8"), note, verifier)
             else:
                 raise typer.BadParameter("give exactly one of --seq or --old")
     except OSError as exc:
@@ -515,13 +720,10 @@ def show_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Print one record as JSON (with its entry_hash and prev_hash). Exit 1 when there is none."""
-    try:
-        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
-            record = get_record(store, record_id)
-            found = record is not None
-            record_cli_query(store, "record", {}, 1 if found else 0, record_id=record_id if found else None)
-    except RouterError as exc:
-        _fail(f"error: {exc.message}", 2)
+    with StoreOptions(audit_db, dsn, schema, config).reading() as store:
+        record = get_record(store, record_id)
+        found = record is not None
+        record_cli_query(store, "record", {}, 1 if found else 0, record_id=record_id if found else None)
     if record is None:
         _fail(f"no record with id {record_id!r}" if _SAFE_ID.fullmatch(record_id) else "no such record", 1)
     typer.echo(json.dumps(record, indent=2, sort_keys=True))
@@ -547,12 +749,14 @@ def stats_cmd(
 ) -> None:
     """Counts of requests (decision records) by day, action, tenant, service, entity type, as JSON."""
     flt = _filter(since, until, tenant, service, action, backend, entity_type, policy_revision, None)
-    try:
-        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
-            stats = record_stats(store, flt)
-            record_cli_query(store, "stats", dict(flt.audit_view()), int(stats["requests"]))
-    except RouterError as exc:
-        _fail(f"error: {exc.message}", 2)
+    options = StoreOptions(audit_db, dsn, schema, config)
+    retention = Retention.from_settings(options.settings().retention)
+    with options.reading() as store:
+        stats = record_stats(store, flt)
+        stats["retention"] = retention_status(store.iter_rows(), retention, now_utc())
+        record_cli_query(store, "stats", dict(flt.audit_view()), int(stats["requests"]))
+    if stats["retention"]["warning"]:
+        typer.echo(f"warning: {stats['retention']['warning']}", err=True)
     typer.echo(json.dumps(stats, indent=2, sort_keys=True))
 
 
@@ -599,24 +803,21 @@ def export_cmd(
         raise typer.BadParameter("--format must be csv or jsonl")
     flt = _filter(since, until, tenant, service, action, backend, entity_type, policy_revision, record_type)
     count = 0
-    try:
-        with _open_reader(_settings(audit_db, dsn, schema, config)) as store:
-            stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
-            try:
-                writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+    with StoreOptions(audit_db, dsn, schema, config).reading() as store:
+        stream = open(out, "w", encoding="utf-8", newline="") if out else sys.stdout  # noqa: SIM115
+        try:
+            writer = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+            if writer is not None:
+                writer.writerow(EXPORT_COLUMNS)
+            for record in _progress(search_records(store, flt), f"export {fmt}", None):
                 if writer is not None:
-                    writer.writerow(EXPORT_COLUMNS)
-                for record in _progress(search_records(store, flt), f"export {fmt}", None):
-                    if writer is not None:
-                        writer.writerow(csv_row(record))
-                    else:
-                        stream.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
-                    count += 1
-            finally:
-                if out:
-                    stream.close()
-            record_cli_query(store, f"export.{fmt}", dict(flt.audit_view()), count)
-    except RouterError as exc:
-        _fail(f"error: {exc.message}", 2)
+                    writer.writerow(csv_row(record))
+                else:
+                    stream.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+                count += 1
+        finally:
+            if out:
+                stream.close()
+        record_cli_query(store, f"export.{fmt}", dict(flt.audit_view()), count)
     if out:
         typer.echo(f"wrote {count} records to {out}", err=True)

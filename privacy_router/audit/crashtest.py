@@ -1,11 +1,12 @@
 """kill -9 harness for the audit store (issue 6 "Durability"): used by tests/audit/test_durability.py
 and scripts/crash_test.py.
 
-A *writer* process opens the store exactly as the router does (``open_verified``: integrity check
-and the whole chain), then several threads append decision records through the real
-``SqliteAuditStore`` and print ``ack <seq> <request_id>`` only after ``append`` returned, which is
+A *writer* process opens the store exactly as the router does (SQLite: ``open_verified``, integrity
+check and the whole chain; PostgreSQL: the runtime role's self-check and the whole chain), then
+several threads append decision records through the real ``SqliteAuditStore`` or
+``PostgresAuditStore`` and print ``ack <seq> <request_id>`` only after ``append`` returned, which is
 the moment the router would forward the request and answer its client. The *driver* SIGKILLs the
-writer at a random moment, then checks, on the file left behind:
+writer at a random moment, then checks, on the file or schema left behind:
 
 * every acknowledged record is there, at its seq, with its request id (0 acknowledged and lost);
 * the chain verifies from seq 1 with no gap (``open_verified`` passes, as at the router's restart);
@@ -27,9 +28,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from privacy_router.audit.postgresql import PostgresAuditStore
 from privacy_router.audit.records import decision_record
-from privacy_router.audit.sqlite import open_verified
+from privacy_router.audit.sqlite import SqliteAuditStore, open_verified
+from privacy_router.audit.store import require_ok
+from privacy_router.errors import AuditWriteError
 from privacy_router.types import Decision, PolicyInfo, Principal
 
 _POLICY = PolicyInfo(revision="crash-test", files_hash="0" * 64, engine="embedded")
@@ -53,9 +58,35 @@ def _record(n: int, worker: int) -> dict[str, object]:
     )
 
 
-def writer_main(db: Path, threads: int) -> None:
+@dataclass(frozen=True)
+class Target:
+    """The store under test: a SQLite file, or a PostgreSQL schema reached with the RUNTIME role."""
+
+    store: Literal["sqlite", "postgresql"]
+    location: str  # file path, or the runtime role's DSN
+    schema: str = ""
+
+    def argv(self) -> list[str]:
+        return [self.store, self.location, self.schema]
+
+    def open(self) -> SqliteAuditStore | PostgresAuditStore:
+        """Open and verify as the router does at start-up; ``AuditWriteError`` when it fails."""
+        if self.store == "sqlite":
+            return open_verified(Path(self.location))
+        # A generous statement timeout: the kill leaves the server to notice a dead client, and
+        # the test machines are shared.
+        store = PostgresAuditStore(self.location, schema=self.schema, timeout_s=60)
+        try:
+            require_ok(store.verify(), f"{self.schema} (postgresql)")
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+
+def writer_main(target: Target, threads: int) -> None:
     """Append forever from ``threads`` threads; print an ack line after each durable append."""
-    store = open_verified(db)
+    store = target.open()
     os.write(1, b"ready\n")
 
     def work(worker: int) -> None:
@@ -79,12 +110,17 @@ class TrialResult:
     killed_before_ready: bool = False
 
 
-def run_trial(db: Path, rng: random.Random, *, threads: int = 4, max_delay_s: float = 0.5) -> TrialResult:
+def run_trial(
+    target: Target | Path, rng: random.Random, *, threads: int = 4, max_delay_s: float = 0.5
+) -> TrialResult:
     """One writer, one SIGKILL at a random moment, then the checks of the module docstring.
 
-    One trial in ten kills the writer while it is still opening and verifying the store."""
+    One trial in ten kills the writer while it is still opening and verifying the store. A bare
+    ``Path`` is a SQLite file."""
+    if isinstance(target, Path):
+        target = Target("sqlite", str(target))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "privacy_router.audit.crashtest", "writer", str(db), str(threads)],
+        [sys.executable, "-m", "privacy_router.audit.crashtest", "writer", *target.argv(), str(threads)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -112,7 +148,7 @@ def run_trial(db: Path, rng: random.Random, *, threads: int = 4, max_delay_s: fl
         elif parts[0] == "ready":
             result.killed_before_ready = False
     try:
-        store = open_verified(db)
+        store = _reopen(target)
     except Exception as exc:
         result.problem = str(exc)
         return result
@@ -123,9 +159,24 @@ def run_trial(db: Path, rng: random.Random, *, threads: int = 4, max_delay_s: fl
     return result
 
 
+def _reopen(target: Target) -> SqliteAuditStore | PostgresAuditStore:
+    """``target.open()``, retried when PostgreSQL does not accept the connection in time (an
+    overloaded server right after a kill); any other failure, e.g. a chain that does not verify,
+    is reported at once."""
+    for _ in range(2):
+        try:
+            return target.open()
+        except AuditWriteError as exc:
+            if "connect failed" not in exc.message:
+                raise
+            time.sleep(2.0)
+    return target.open()
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["writer"]:
-        writer_main(Path(argv[1]), int(argv[2]))
+    if argv[:1] == ["writer"] and argv[1] in ("sqlite", "postgresql"):
+        kind: Literal["sqlite", "postgresql"] = "sqlite" if argv[1] == "sqlite" else "postgresql"
+        writer_main(Target(kind, argv[2], argv[3]), int(argv[4]))
     return 2
 
 

@@ -15,6 +15,7 @@ from privacy_router.audit.base import AuditStore
 from privacy_router.audit.checkpoints import CheckpointingStore, Signer
 from privacy_router.audit.postgresql import PostgresAuditStore
 from privacy_router.audit.sqlite import SqliteAuditStore, open_verified
+from privacy_router.audit.store import require_ok
 from privacy_router.config import AuditSettings
 from privacy_router.errors import AuditWriteError
 
@@ -42,10 +43,7 @@ def open_store(settings: AuditSettings) -> AuditStore:
         raise
     if not report.ok:
         store.close()
-        where = f" at seq {report.first_bad_seq}" if report.first_bad_seq is not None else ""
-        raise AuditWriteError(
-            f"audit log {settings.pg_schema} (postgresql) failed verification{where}: {report.problem}"
-        )
+        require_ok(report, f"{settings.pg_schema} (postgresql)")
     return _with_checkpoints(store, settings)
 
 

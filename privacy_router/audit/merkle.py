@@ -170,3 +170,19 @@ class CompactRange:
         for _, left in reversed(self._nodes[:-1]):
             h = node_hash(left, h)
         return h
+
+    def hashes(self) -> list[bytes]:
+        """The subtree roots, largest first: with ``size`` the whole state (an archive anchor keeps it)."""
+        return [h for _, h in self._nodes]
+
+    @classmethod
+    def restore(cls, size: int, hashes: Sequence[bytes]) -> CompactRange:
+        """The range of ``size`` leaves from its ``hashes()``; the subtree sizes are the set bits of
+        ``size``, largest first. ``ValueError`` when the count does not match."""
+        widths = [1 << b for b in range(size.bit_length() - 1, -1, -1) if size >> b & 1]
+        if size < 0 or len(widths) != len(hashes) or any(len(h) != 32 for h in hashes):
+            raise ValueError("merkle state does not match its size")
+        compact = cls()
+        compact.size = size
+        compact._nodes = list(zip(widths, hashes, strict=True))
+        return compact

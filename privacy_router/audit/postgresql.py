@@ -7,12 +7,13 @@ BYPASSRLS, owner of the table or of its schema (either may disable triggers or d
 holder of UPDATE, DELETE or TRUNCATE. It also refuses a table whose triggers are disabled or whose
 row-level security is not forced, and a schema older or newer than this router.
 
-One chain, serialised head. ``append`` takes ``pg_advisory_xact_lock`` on a key derived from the
-schema name, reads the head, inserts ``seq = head + 1`` linked to it, and commits; the lock is
-released at commit, so two writers can never read the same head (the fork threats.md 1.4 cites
-from kubernaut's CI). Per-writer chains were measured against it (audit/README.md "Several
-routers, one chain"): the serialised head costs little at gateway rates and keeps one gap-free
-``seq``, one verifier and one checkpoint per store.
+One chain, serialised head (each row also names its ``writer``, informationally, for the
+dashboard's per-writer view: ``writer_status()``). ``append`` takes ``pg_advisory_xact_lock`` on a
+key derived from the schema name, reads the head, inserts ``seq = head + 1`` linked to it, and
+commits; the lock is released at commit, so two writers can never read the same head (the fork
+threats.md 1.4 cites from kubernaut's CI). Per-writer chains were measured against it
+(audit/README.md "Several routers, one chain"): the serialised head costs little at gateway rates
+and keeps one gap-free ``seq``, one verifier and one checkpoint per store.
 
 Durability: the transaction commits with ``synchronous_commit`` not ``off`` (the WAL is flushed
 before COMMIT returns); the store refuses to open when the server runs with ``fsync = off``.
@@ -38,21 +39,30 @@ import psycopg
 from psycopg import sql
 
 from privacy_router.audit.base import (
+    Anchor,
     Receipt,
     StoredRow,
+    WriterStatus,
     checked_record,
     format_ts,
     index_columns,
     new_record_id,
 )
 from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
-from privacy_router.audit.verify import VerifyReport, verify
+from privacy_router.audit.store import (
+    ANCHOR_COLUMNS,
+    BATCH,
+    COLUMNS,
+    anchor_row,
+    stored_row,
+    verify_live,
+    writer_id,
+)
+from privacy_router.audit.verify import VerifyReport
 from privacy_router.errors import AuditWriteError
 from privacy_router.resources import resource_dir
 
 DEFAULT_SCHEMA = "privacy_router_audit"
-_BATCH = 500
-_COLUMNS = "seq, record_id, ts, record_type, request_id, tenant, action, canon, prev_hash, entry_hash"
 _MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TRIGGERS = ("audit_log_insert_next", "audit_log_no_truncate", "audit_log_no_update_delete")
@@ -85,7 +95,7 @@ def migrations(directory: Path | None = None) -> list[Migration]:
     return found
 
 
-SCHEMA_VERSION = 1  # the newest migration this code reads and writes; tests pin it to the files
+SCHEMA_VERSION = 2  # the newest migration this code reads and writes; tests pin it to the files
 
 
 def _ident(name: str, what: str) -> sql.Identifier:
@@ -192,6 +202,7 @@ class PostgresAuditStore:
         timeout_s: float = 5.0,
         clock: Callable[[], datetime] | None = None,
         read_only: bool = False,
+        writer: str | None = None,
     ) -> None:
         """``read_only=True`` is for auditors' tools (query, verify, checkpoint): the role only needs
         SELECT, the role self-check is skipped, and ``append`` is refused."""
@@ -199,6 +210,8 @@ class PostgresAuditStore:
         self.schema = schema
         self._schema_id = _ident(schema, "schema")
         self._table = sql.SQL("{}.audit_log").format(self._schema_id)
+        self._anchor_table = sql.SQL("{}.audit_anchor").format(self._schema_id)
+        self._writer = writer or writer_id()
         self._timeout_s = timeout_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._chain_key = lock_key(schema, "chain")
@@ -286,7 +299,10 @@ class PostgresAuditStore:
                            has_table_privilege(current_user, c.oid, 'SELECT'),
                            c.relrowsecurity, c.relforcerowsecurity,
                            (SELECT array_agg(t.tgname::text ORDER BY t.tgname) FROM pg_trigger t
-                             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A'))
+                             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')),
+                           COALESCE(has_table_privilege(current_user,
+                                 to_regclass(quote_ident(n.nspname) || '.audit_anchor'),
+                                 'INSERT, UPDATE, DELETE, TRUNCATE'), false)
                       FROM pg_class c
                       JOIN pg_namespace n ON n.oid = c.relnamespace
                       JOIN pg_roles r ON r.rolname = current_user
@@ -309,7 +325,7 @@ class PostgresAuditStore:
                     can_delete,
                     can_truncate,
                 ) = row[:8]
-                can_insert, can_select, rls, force_rls, triggers = row[8:]
+                can_insert, can_select, rls, force_rls, triggers, can_archive = row[8:]
                 problems = [
                     text
                     for bad, text in (
@@ -326,6 +342,7 @@ class PostgresAuditStore:
                             tuple(triggers or ()) != _TRIGGERS,
                             "the table's append-only triggers are not all enabled",
                         ),
+                        (can_archive, "may write the archive anchor (archiving is the owner's job)"),
                     )
                     if bad
                 ]
@@ -381,8 +398,8 @@ class PostgresAuditStore:
                 digest = entry_hash(prev, canon)
                 record_type, request_id, tenant, action = index_columns(full)
                 conn.execute(
-                    sql.SQL("INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(
-                        self._table, sql.SQL(_COLUMNS)
+                    sql.SQL("INSERT INTO {} ({}, writer) VALUES ({})").format(
+                        self._table, sql.SQL(COLUMNS), sql.SQL(", ").join([sql.Placeholder()] * 11)
                     ),
                     [
                         seq,
@@ -395,6 +412,7 @@ class PostgresAuditStore:
                         canon,
                         prev,
                         digest,
+                        self._writer,
                     ],
                 )
         return Receipt(seq=seq, record_id=record_id, entry_hash=digest.hex())
@@ -441,34 +459,69 @@ class PostgresAuditStore:
     def _batched(self, where: sql.Composable, params: list[Any]) -> Iterator[StoredRow]:
         last = 0
         query = sql.SQL("SELECT {} FROM {} WHERE {} AND seq > %s ORDER BY seq LIMIT %s").format(
-            sql.SQL(_COLUMNS), self._table, where
+            sql.SQL(COLUMNS), self._table, where
         )
         while True:
             with self._lock:
                 conn = self._connection()
                 with self._translate("read"):
-                    rows = conn.execute(query, [*params, last, _BATCH]).fetchall()
-            for r in rows:
-                yield StoredRow(
-                    seq=int(r[0]),
-                    record_id=r[1],
-                    ts=r[2],
-                    record_type=r[3],
-                    request_id=r[4],
-                    tenant=r[5],
-                    action=r[6],
-                    canon=bytes(r[7]),
-                    prev_hash=bytes(r[8]),
-                    entry_hash=bytes(r[9]),
-                )
-            if len(rows) < _BATCH:
+                    rows = conn.execute(query, [*params, last, BATCH]).fetchall()
+            yield from map(stored_row, rows)
+            if len(rows) < BATCH:
                 return
             last = int(rows[-1][0])
 
     def verify(self) -> VerifyReport:
-        """The whole chain from the stored bytes (PostgreSQL checks its own pages; there is no
-        equivalent of SQLite's integrity_check to run first)."""
-        return verify(self.iter_rows())
+        """The whole live chain from the stored bytes, from the archive anchor if there is one
+        (PostgreSQL checks its own pages; there is no equivalent of SQLite's integrity_check)."""
+        return verify_live(self)
+
+    # -- archive (archive.py) and the dashboard's per-writer view ----------------------------------
+
+    def anchor(self) -> Anchor | None:
+        with self._lock:
+            conn = self._connection()
+            with self._translate("read"):
+                row = conn.execute(
+                    sql.SQL("SELECT {} FROM {} WHERE id = 1").format(
+                        sql.SQL(ANCHOR_COLUMNS), self._anchor_table
+                    )
+                ).fetchone()
+        return anchor_row(row)
+
+    def seal(self, anchor: Anchor) -> int:
+        """Move the anchor and delete the archived rows in one transaction. Needs the OWNER role
+        (open with ``read_only=True``): the runtime role holds no DELETE and cannot write the
+        anchor, so the router can never archive (SQLSTATE 42501)."""
+        with self._lock:
+            conn = self._connection()
+            with self._translate("seal"), conn.transaction():
+                # Under the chain lock: no append runs while the anchor moves.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [self._chain_key])
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (id, {}) VALUES (1, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE "
+                        "SET seq = excluded.seq, entry_hash = excluded.entry_hash, merkle = excluded.merkle, "
+                        "checkpoint = excluded.checkpoint, archive = excluded.archive"
+                    ).format(self._anchor_table, sql.SQL(ANCHOR_COLUMNS)),
+                    [anchor.seq, anchor.entry_hash, anchor.merkle, anchor.checkpoint, anchor.archive],
+                )
+                deleted = conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE seq <= %s").format(self._table), [anchor.seq]
+                ).rowcount
+        return int(deleted)
+
+    def writer_status(self) -> list[WriterStatus]:
+        with self._lock:
+            conn = self._connection()
+            with self._translate("read"):
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT COALESCE(writer, ''), count(*), min(seq), max(seq), max(ts) FROM {} "
+                        "GROUP BY COALESCE(writer, '') ORDER BY max(seq)"
+                    ).format(self._table)
+                ).fetchall()
+        return [WriterStatus(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -113,6 +113,8 @@ def decision_record(
     }
     if decision.decision_id is not None:
         record["policy"]["decision_id"] = _ident(decision.decision_id, "policy.decision_id")
+    if decision.fallbacks:
+        record["fallbacks"] = [_ident(b, "fallbacks") for b in _bounded(decision.fallbacks, "fallbacks")]
     if shadow is not None:
         record["shadow"] = _shadow(shadow)
     return record
@@ -145,10 +147,13 @@ def completion_record(
     usage: dict[str, Any] | None,
     backend: str | None,
     principal: Principal | None = None,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The outcome of a forwarded (or refused) request, linked to its decision record.
 
-    ``principal`` is optional; when given, the record is indexed by tenant like the decision."""
+    ``principal`` is optional; when given, the record is indexed by tenant like the decision.
+    ``attempts``: every upstream attempt when there was more than one (retries, replica failover,
+    fallback; api/proxy.py), each ``{backend, replica, status, error, wait_s}``; additive."""
     if outcome not in OUTCOMES:
         raise AuditWriteError(f"audit record rejected: outcome must be one of {list(OUTCOMES)}")
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -173,7 +178,31 @@ def completion_record(
     }
     if principal is not None:
         record["principal"] = _principal(principal)
+    if attempts is not None:
+        record["attempts"] = [_attempt(a) for a in _bounded(attempts, "attempts")]
     return record
+
+
+def _attempt(value: object) -> dict[str, Any]:
+    """One upstream attempt: where it went and how it ended; no URL, nothing from the request."""
+    if not isinstance(value, dict):
+        raise AuditWriteError("audit record rejected: attempts[] must be objects")
+    replica, status, wait = value.get("replica"), value.get("status"), value.get("wait_s", 0.0)
+    if replica is not None:
+        _count(replica, "attempts[].replica")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599
+    ):
+        raise AuditWriteError("audit record rejected: attempts[].status must be an HTTP status code")
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait) or wait < 0:
+        raise AuditWriteError("audit record rejected: attempts[].wait_s must be a finite number >= 0")
+    return {
+        "backend": _ident(value.get("backend"), "attempts[].backend"),
+        "replica": replica,
+        "status": status,
+        "error": _opt_ident(value.get("error"), "attempts[].error"),
+        "wait_s": round(float(wait), 3),
+    }
 
 
 def prompt_hmac(key: bytes, segments_text: list[str]) -> str:

@@ -29,25 +29,41 @@ from types import TracebackType
 from typing import Any
 
 from privacy_router.audit.base import (
+    Anchor,
     Receipt,
     StoredRow,
+    WriterStatus,
     checked_record,
     format_ts,
     index_columns,
     new_record_id,
 )
 from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
-from privacy_router.audit.verify import VerifyReport, verify
+from privacy_router.audit.store import (
+    ANCHOR_COLUMNS,
+    BATCH,
+    COLUMNS,
+    anchor_row,
+    require_ok,
+    stored_row,
+    verify_live,
+    writer_id,
+)
+from privacy_router.audit.verify import VerifyReport
 from privacy_router.errors import AuditWriteError
 from privacy_router.resources import resource_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SYNCHRONOUS_FULL = 2
 # Primary result codes (https://www.sqlite.org/rescode.html); extended codes keep them in the low byte.
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-_BATCH = 500
-_COLUMNS = "seq, record_id, ts, record_type, request_id, tenant, action, canon, prev_hash, entry_hash"
+# The one anchor row moves forward (the schema's audit_anchor_update trigger checks how).
+_UPSERT_ANCHOR = (
+    f"INSERT INTO audit_anchor (id, {ANCHOR_COLUMNS}) VALUES (1, ?, ?, ?, ?, ?) "  # noqa: S608 (constant)
+    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash, "
+    "merkle = excluded.merkle, checkpoint = excluded.checkpoint, archive = excluded.archive"
+)
 
 
 def _error_name(exc: sqlite3.Error) -> str:
@@ -68,8 +84,10 @@ class SqliteAuditStore:
         *,
         busy_timeout_s: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        writer: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self._writer = writer or writer_id()
         self._busy_timeout_s = busy_timeout_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -91,7 +109,8 @@ class SqliteAuditStore:
     # -- set-up ---------------------------------------------------------------------------------
 
     def _configure(self) -> None:
-        schema = (resource_dir("audit") / "sqlite" / "schema.sql").read_text(encoding="utf-8")
+        folder = resource_dir("audit") / "sqlite"
+        schema = (folder / "schema.sql").read_text(encoding="utf-8")
         with self._translate("open"):
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -106,12 +125,31 @@ class SqliteAuditStore:
                 raise AuditWriteError(
                     f"audit store (sqlite): PRAGMA synchronous reads back {sync}, FULL (2) required"
                 )
+            self._upgrade_v1((folder / "upgrade_2.sql").read_text(encoding="utf-8"))
             self._conn.executescript(schema)
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise AuditWriteError(
                 f"audit store (sqlite): schema version {version}, this router expects {SCHEMA_VERSION}"
             )
+
+    def _upgrade_v1(self, script: str) -> None:
+        """Bring a version 1 file to the version 2 table shape (schema.sql does the rest)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:
+                code = "\n".join(ln for ln in script.splitlines() if not ln.startswith("--"))
+                for statement in code.split(";"):  # executescript would commit the transaction
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
 
     @contextlib.contextmanager
     def _translate(self, op: str) -> Iterator[None]:
@@ -156,8 +194,20 @@ class SqliteAuditStore:
             digest = entry_hash(prev, canon)
             record_type, request_id, tenant, action = index_columns(full)
             conn.execute(
-                f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 (constant)
-                (seq, record_id, full["ts"], record_type, request_id, tenant, action, canon, prev, digest),
+                f"INSERT INTO audit_log ({COLUMNS}, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 (constant)
+                (
+                    seq,
+                    record_id,
+                    full["ts"],
+                    record_type,
+                    request_id,
+                    tenant,
+                    action,
+                    canon,
+                    prev,
+                    digest,
+                    self._writer,
+                ),
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -209,26 +259,57 @@ class SqliteAuditStore:
                 self._ensure_open()
                 with self._translate("read"):
                     rows = self._conn.execute(
-                        f"SELECT {_COLUMNS} FROM audit_log WHERE {where} AND seq > ? "  # noqa: S608 (constant clauses)
+                        f"SELECT {COLUMNS} FROM audit_log WHERE {where} AND seq > ? "  # noqa: S608 (constant clauses)
                         "ORDER BY seq LIMIT ?",
-                        [*params, last, _BATCH],
+                        [*params, last, BATCH],
                     ).fetchall()
-            for r in rows:
-                yield StoredRow(
-                    seq=r[0],
-                    record_id=r[1],
-                    ts=r[2],
-                    record_type=r[3],
-                    request_id=r[4],
-                    tenant=r[5],
-                    action=r[6],
-                    canon=bytes(r[7]),
-                    prev_hash=bytes(r[8]),
-                    entry_hash=bytes(r[9]),
-                )
-            if len(rows) < _BATCH:
+            yield from map(stored_row, rows)
+            if len(rows) < BATCH:
                 return
             last = rows[-1][0]
+
+    # -- archive (archive.py) and the dashboard's per-writer view ----------------------------------
+
+    def anchor(self) -> Anchor | None:
+        with self._lock:
+            self._ensure_open()
+            with self._translate("read"):
+                row = self._conn.execute(
+                    f"SELECT {ANCHOR_COLUMNS} FROM audit_anchor WHERE id = 1"  # noqa: S608 (constant)
+                ).fetchone()
+        return anchor_row(row)
+
+    def seal(self, anchor: Anchor) -> int:
+        """Move the anchor and delete the archived rows in one transaction (the schema's triggers
+        refuse any other DELETE). Whoever can write the file can do this: SQLite has no roles."""
+        with self._lock:
+            self._ensure_open()
+            conn = self._conn
+            with self._translate("seal"):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(
+                        _UPSERT_ANCHOR,
+                        (anchor.seq, anchor.entry_hash, anchor.merkle, anchor.checkpoint, anchor.archive),
+                    )
+                    deleted = conn.execute("DELETE FROM audit_log WHERE seq <= ?", (anchor.seq,)).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+        return int(deleted)
+
+    def writer_status(self) -> list[WriterStatus]:
+        with self._lock:
+            self._ensure_open()
+            with self._translate("read"):
+                rows = self._conn.execute(
+                    "SELECT COALESCE(writer, ''), count(*), min(seq), max(seq), max(ts) FROM audit_log "
+                    "GROUP BY COALESCE(writer, '') ORDER BY max(seq)"
+                ).fetchall()
+        return [WriterStatus(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
 
     def integrity_check(self) -> str | None:
         """``None`` when ``PRAGMA integrity_check`` says ok, else its first message."""
@@ -253,7 +334,7 @@ class SqliteAuditStore:
         problem = self.integrity_check()
         if problem is not None:
             return VerifyReport(False, 0, None, f"integrity_check: {problem}", GENESIS_HASH.hex())
-        return verify(self.iter_rows())
+        return verify_live(self)
 
     def synchronous(self) -> int:
         """The connection's ``PRAGMA synchronous`` (2 = FULL), for tests and /readyz."""
@@ -291,6 +372,5 @@ def open_verified(path: str | os.PathLike[str], **options: Any) -> SqliteAuditSt
         raise
     if not report.ok:
         store.close()
-        where = f" at seq {report.first_bad_seq}" if report.first_bad_seq is not None else ""
-        raise AuditWriteError(f"audit log {path} failed verification{where}: {report.problem}")
+        require_ok(report, str(path))
     return store

@@ -24,34 +24,71 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from privacy_router.audit.base import StoredRow, index_columns
+from privacy_router.audit.base import Anchor, StoredRow, index_columns
 from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     ok: bool
-    records: int  # rows verified good before the first problem (all rows when ok)
+    records: int  # seq of the last good row: the log's size when ok (archived records included)
     first_bad_seq: int | None
     problem: str | None  # names seqs and fields only, never record content
     head_hash: str  # hex entry_hash of the last good row (genesis zeros when empty)
+    archived: int = 0  # records 1..archived were sealed into an archive and checked from its anchor
 
 
-def verify(store_rows: Iterable[StoredRow], *, expect_head: tuple[int, str] | None = None) -> VerifyReport:
+def verify(
+    store_rows: Iterable[StoredRow],
+    *,
+    expect_head: tuple[int, str] | None = None,
+    anchor: Anchor | None = None,
+) -> VerifyReport:
     """Verify rows given in seq order. ``expect_head=(seq, hex)`` is an externally held head: the log
-    must contain that seq with that entry_hash (catches truncation and rewrites behind it)."""
-    prev = GENESIS_HASH
-    expected = 1
+    must contain that seq with that entry_hash (catches truncation and rewrites behind it).
+
+    With ``anchor`` (records ``1..anchor.seq`` archived, archive.py) the rows start at
+    ``anchor.seq + 1`` and link to ``anchor.entry_hash``; an expected head at the anchor is compared
+    with it, one inside the archive cannot be checked here (verify with the archive instead)."""
+    prev = anchor.entry_hash if anchor is not None else GENESIS_HASH
+    expected = anchor.seq + 1 if anchor is not None else 1
+    archived = anchor.seq if anchor is not None else 0
     anchor_seen = False
+    if anchor is not None and expect_head is not None and expect_head[0] <= archived:
+        if expect_head[0] < archived:
+            return VerifyReport(
+                False,
+                archived,
+                None,
+                f"the expected head at seq {expect_head[0]} is archived (records 1..{archived}); "
+                "verify together with the archive (--archive DIR)",
+                prev.hex(),
+                archived,
+            )
+        if prev.hex() != expect_head[1].lower():
+            return VerifyReport(
+                False,
+                archived,
+                archived,
+                "the anchor's entry_hash differs from the expected head",
+                prev.hex(),
+                archived,
+            )
+        anchor_seen = True
     for row in store_rows:
         problem = _row_problem(row, expected, prev)
         if problem is not None:
             bad = expected if row.seq != expected else row.seq
-            return VerifyReport(False, expected - 1, bad, problem, prev.hex())
+            return VerifyReport(False, expected - 1, bad, problem, prev.hex(), archived)
         if expect_head is not None and row.seq == expect_head[0]:
             if row.entry_hash.hex() != expect_head[1].lower():
                 return VerifyReport(
-                    False, expected - 1, row.seq, "entry_hash differs from the expected head", prev.hex()
+                    False,
+                    expected - 1,
+                    row.seq,
+                    "entry_hash differs from the expected head",
+                    prev.hex(),
+                    archived,
                 )
             anchor_seen = True
         prev = row.entry_hash
@@ -63,8 +100,9 @@ def verify(store_rows: Iterable[StoredRow], *, expect_head: tuple[int, str] | No
             expected,
             f"log ends at seq {expected - 1}, expected head is at seq {expect_head[0]} (truncated)",
             prev.hex(),
+            archived,
         )
-    return VerifyReport(True, expected - 1, None, None, prev.hex())
+    return VerifyReport(True, expected - 1, None, None, prev.hex(), archived)
 
 
 def _row_problem(row: StoredRow, expected: int, prev: bytes) -> str | None:

@@ -22,6 +22,7 @@ Choices, each with its reason:
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -32,12 +33,15 @@ import regex
 import spacy
 import spacy.util
 import tldextract
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, PatternRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from privacy_router.config import DetectionSettings
+from privacy_router.detection.gazetteer import not_a_person
 from privacy_router.detection.normalize import View, derived_views, windows
 from privacy_router.detection.packs import (
     CLASSES_FILE,
@@ -47,6 +51,7 @@ from privacy_router.detection.packs import (
     load_packs,
     recognizers,
 )
+from privacy_router.detection.recognizers import extra_recognizers
 from privacy_router.errors import ConfigError, DetectionError
 from privacy_router.resources import resource_dir
 from privacy_router.types import Finding
@@ -155,7 +160,7 @@ INSTALL_HINT = "pip install --require-hashes --no-deps -r requirements/spacy-pip
 # spaCy's nlp.pipe batch size. Prompts are short; 32 keeps memory flat and amortises the model call.
 BATCH_SIZE = 32
 
-_PIPELINES: dict[str, Language] = {}
+_PIPELINES: dict[tuple[str, bool], Language] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 # Offline public-suffix extractor: tldextract's bundled snapshot only. suffix_list_urls=() stops
@@ -189,11 +194,19 @@ def resolve_spacy_model(name: str, is_installed: Callable[[str], bool] = spacy.u
     )
 
 
-def load_pipeline(name: str) -> tuple[str, Language]:
-    """Return (resolved name, pipeline); each pipeline is loaded at most once per process."""
+def load_pipeline(name: str, *, ner_only: bool = False) -> tuple[str, Language]:
+    """Return (resolved name, pipeline); each pipeline is loaded at most once per process.
+
+    ``ner_only`` keeps the tokenizer, the entity recognizer and any embedding component the
+    recognizer listens to, and removes the rest (tagger, parser, attribute ruler, lemmatizer).
+    What Presidio reads from a Doc is tokens, entities and lemmas; the engine uses lower-cased
+    tokens as lemmas (``DetectionEngine._artifacts``). In en_core_web_sm the NER has its own
+    embedding layer, so its entities are exactly those of the full pipeline, at about half the
+    cost (docs/performance.md).
+    """
     resolved = resolve_spacy_model(name)
     with _PIPELINES_LOCK:
-        nlp = _PIPELINES.get(resolved)
+        nlp = _PIPELINES.get((resolved, ner_only))
         if nlp is None:
             try:
                 nlp = spacy.load(resolved)
@@ -202,8 +215,118 @@ def load_pipeline(name: str) -> tuple[str, Language]:
                     f"config key 'detection.spacy_model': cannot load {resolved!r} ({exc}); "
                     f"reinstall it with `{INSTALL_HINT}`"
                 ) from None
-            _PIPELINES[resolved] = nlp
+            if ner_only:
+                keep = {"ner"} | {
+                    n for n, pipe in nlp.pipeline if "ner" in getattr(pipe, "listening_components", ())
+                }
+                for n in [n for n in nlp.pipe_names if n not in keep]:
+                    nlp.remove_pipe(n)
+            _PIPELINES[(resolved, ner_only)] = nlp
     return resolved, nlp
+
+
+class FastContextEnhancer(LemmaContextAwareEnhancer):
+    """Presidio's lemma context enhancer with the same results, without its quadratic walks.
+
+    Presidio finds the token of each result by walking the token list from the start, and
+    collects context by testing each token against the keyword *list*; per analysed text that
+    is O(results x tokens x keywords), about a quarter of the engine's time on a 1 KB prompt.
+    Here the token is found by bisecting the token end offsets (the first token ending after
+    the result's start: Presidio's own condition, tokens being sorted and disjoint) and the
+    keywords are a set; both are computed once per NlpArtifacts.
+    """
+
+    def _extract_surrounding_words(self, nlp_artifacts: NlpArtifacts, word: str, start: int) -> list[str]:
+        if not nlp_artifacts.tokens:
+            return [""]  # as Presidio: no tokens, no context
+        index = getattr(nlp_artifacts, "_pr_index", None)
+        if index is None:
+            ends = [
+                i + len(t) for i, t in zip(nlp_artifacts.tokens_indices, nlp_artifacts.tokens, strict=True)
+            ]
+            index = (ends, frozenset(nlp_artifacts.keywords))
+            nlp_artifacts._pr_index = index  # type: ignore[attr-defined]  # per-artifacts memo
+        ends, keywords = index
+        token = bisect.bisect_right(ends, start)
+        if token == len(ends):
+            raise ValueError("result lies after the last token")  # Presidio raises here too
+        lemmas = nlp_artifacts.lemmas
+        words: list[str] = []
+        for step, count in ((-1, self.context_prefix_count), (1, self.context_suffix_count)):
+            i, remaining = token, count + 1  # the matched token itself counts, as in Presidio
+            while 0 <= i < len(lemmas) and remaining > 0:
+                lower = lemmas[i].lower()
+                if lower in keywords:
+                    words.append(lower)
+                    remaining -= 1
+                i += step
+        return list(set(words))
+
+
+class _GatedPattern:
+    """A compiled pattern that starts with a lookbehind ``(?<=B)``, searched only if B occurs.
+
+    The ``regex`` module tries a variable-length lookbehind at every position of the text,
+    which made each labelled pack pattern ("MRN: ...", "plate number ...") cost about 1 ms per
+    KB whether or not its label was there. If B matches nowhere in the text, no position can
+    satisfy ``(?<=B)`` (B is searched in the same text with the same flags, so ``\\b`` and case
+    behave alike), and the pattern cannot match: the results are exactly the same.
+    """
+
+    def __init__(self, full: Any, gate: Any) -> None:
+        self._full = full
+        self._gate = gate
+
+    def finditer(self, text: str, *args: Any, **kwargs: Any) -> Iterable[Any]:
+        if self._gate.search(text) is None:
+            return iter(())
+        return self._full.finditer(text, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+def _leading_lookbehind(pattern: str) -> str | None:
+    """The body B of a pattern that starts with ``(?<=B)``, else None."""
+    if not pattern.startswith("(?<="):
+        return None
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1  # a leading "]" is a literal inside a class
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return pattern[4:i]
+        i += 1
+    return None
+
+
+def _gate_lookbehinds(recognizer: PatternRecognizer) -> None:
+    """Compile each pattern of a pack recognizer that starts with a lookbehind behind a gate.
+
+    Presidio compiles a pattern on first use unless ``compiled_regex`` is set for the same
+    flags; setting it here is the only change. Pack patterns are per-recognizer objects, so no
+    stock recognizer (and no stock baseline in the benchmark) is affected.
+    """
+    flags = recognizer.global_regex_flags
+    for pattern in recognizer.patterns:  # type: ignore[has-type]  # unannotated in Presidio
+        body = _leading_lookbehind(pattern.regex)
+        if body is None:
+            continue
+        pattern.compiled_regex = _GatedPattern(
+            regex.compile(pattern.regex, flags), regex.compile(body, flags)
+        )
+        pattern.compiled_with_flags = flags
 
 
 def is_sensitive(findings: Sequence[Finding]) -> bool:
@@ -246,7 +369,7 @@ class DetectionEngine:
 
     @classmethod
     def from_settings(cls, settings: DetectionSettings) -> DetectionEngine:
-        resolved, nlp = load_pipeline(settings.spacy_model)
+        resolved, nlp = load_pipeline(settings.spacy_model, ner_only=True)
         folder = resource_dir("detectors")
         pack_paths = list(settings.packs) if settings.packs else discover_packs(folder)
         packs = load_packs(pack_paths)
@@ -262,8 +385,11 @@ class DetectionEngine:
         for name in ("EmailRecognizer",):
             registry.remove_recognizer(name)
         registry.add_recognizer(OfflineEmailRecognizer())
+        for extra in extra_recognizers():
+            registry.add_recognizer(extra)
         for pack in packs:
             for recognizer in recognizers(pack):
+                _gate_lookbehinds(recognizer)
                 registry.add_recognizer(recognizer)
 
         analyzer = AnalyzerEngine(
@@ -271,6 +397,7 @@ class DetectionEngine:
             nlp_engine=nlp_engine,
             supported_languages=[LANGUAGE],
             default_score_threshold=settings.score_threshold,
+            context_aware_enhancer=FastContextEnhancer(),
         )
         # Joined-digit views run a registry without the NER recognizer (no entities in their
         # tokenizer-only artifacts) and without libphonenumber's matcher, which costs more than
@@ -285,6 +412,7 @@ class DetectionEngine:
             nlp_engine=nlp_engine,
             supported_languages=[LANGUAGE],
             default_score_threshold=settings.score_threshold,
+            context_aware_enhancer=FastContextEnhancer(),
         )
         version = nlp.meta.get("version", "unknown")
         return cls(
@@ -311,11 +439,8 @@ class DetectionEngine:
             with self._lock:
                 # One nlp.pipe pass over the batch, then the recognizers per text with the
                 # precomputed NLP artifacts (what Presidio's BatchAnalyzerEngine does).
-                batch = self._nlp_engine.process_batch(texts, LANGUAGE, batch_size=BATCH_SIZE)
-                raw = [
-                    self._run(text, artifacts)
-                    for text, artifacts in zip(texts, (item[1] for item in batch), strict=True)
-                ]
+                docs = self._nlp_engine.get_nlp(LANGUAGE).pipe(texts, batch_size=BATCH_SIZE)
+                raw = [self._run(text, self._artifacts(doc)) for text, doc in zip(texts, docs, strict=True)]
                 views = [[w for v in derived_views(text) for w in windows(v, text)] for text in texts]
                 extra = self._analyze_views(
                     [
@@ -365,23 +490,37 @@ class DetectionEngine:
         results: list[list[Finding]] = []
         for view, new_letters in views:
             if not new_letters:
-                doc = nlp.make_doc(view.text)
-                artifacts = NlpArtifacts(
-                    entities=[],
-                    tokens=doc,
-                    tokens_indices=[t.idx for t in doc],
-                    lemmas=[t.lower_ for t in doc],
-                    nlp_engine=self._nlp_engine,
-                    language=LANGUAGE,
-                    scores=[],
-                )
-                found = self._run(view.text, artifacts, light=True)
+                found = self._run(view.text, self._artifacts(nlp.make_doc(view.text)), light=True)
             else:
-                # Presidio's own Doc -> NlpArtifacts converter, so views see what texts see.
-                artifacts = self._nlp_engine._doc_to_nlp_artifact(nlp(view.text), LANGUAGE)
-                found = self._run(view.text, artifacts)
+                found = self._run(view.text, self._artifacts(nlp(view.text)))
             results.append([self._finding(r) for r in found])
         return results
+
+    def _artifacts(self, doc: Doc) -> NlpArtifacts:
+        """Presidio's NlpArtifacts for a Doc, with lower-cased tokens standing in for lemmas.
+
+        The pipeline has no lemmatizer (``load_pipeline(ner_only=True)``). Lemmas are only read
+        by the context enhancer, which matches a context word as a *substring* of a nearby
+        token, so "card" still matches "cards" and "call" matches "called"; context words in
+        packs are written lower-cased. Entities and their scores go through Presidio's own
+        label mapping, as in ``SpacyNlpEngine._doc_to_nlp_artifact``.
+        """
+        engine = self._nlp_engine
+        entities, scores = engine._get_updated_entities(list(doc.ents), engine._get_scores_for_entities(doc))
+        indices: list[int] = []
+        lemmas: list[str] = []
+        for token in doc:
+            indices.append(token.idx)
+            lemmas.append(token.lower_)
+        return NlpArtifacts(
+            entities=entities,
+            tokens=doc,
+            tokens_indices=indices,
+            lemmas=lemmas,
+            nlp_engine=engine,
+            language=LANGUAGE,
+            scores=scores,
+        )
 
     @staticmethod
     def _finding(r: RecognizerResult) -> Finding:
@@ -392,6 +531,8 @@ class DetectionEngine:
         if f.score < self._threshold:
             return False
         if text[f.start : f.end].casefold() in self._allow or surface.casefold() in self._allow:
+            return False
+        if f.entity_type == "PERSON" and not_a_person(text, f.start, f.end):
             return False
         return keep_stock_finding(f.entity_type, surface)
 

@@ -26,18 +26,23 @@ def test_command(
     directory: Annotated[
         Path | None, typer.Argument(help="Policy folder (default: the bundled policies/)")
     ] = None,
+    coverage: Annotated[
+        bool,
+        typer.Option("--coverage", help="Run the tests again traced; list the policy lines never reached"),
+    ] = False,
 ) -> None:
     """Run every test_* rule in the *_test.rego files; exit 1 on any failure."""
     root = directory if directory is not None else resource_dir("policies")
     try:
-        report = run_tests(root)
+        report = run_tests(root, coverage=coverage)
     except ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
     for r in report.results:
         line = f"{'PASS' if r.passed else 'FAIL'} {r.package}.{r.name}"
         typer.echo(line if r.passed else f"{line}: {r.error}")
-    typer.echo(report.coverage)
+    for line in report.coverage_lines():
+        typer.echo(line)
     typer.echo(f"{report.passed} passed, {report.failed} failed")
     if not report.ok:
         raise typer.Exit(1)

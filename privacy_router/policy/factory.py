@@ -19,4 +19,4 @@ def policy_engine_from_settings(settings: PolicySettings) -> PolicyEngine:
         if not settings.opa_url:
             raise ConfigError("config key 'policy.opa_url' is required when policy.engine is 'opa'")
         return OpaPolicyEngine(settings.opa_url, settings.query, settings.timeout_s, settings.dir)
-    return ReloadingPolicyEngine(settings.dir, settings.query)
+    return ReloadingPolicyEngine(settings.dir, settings.query, test_on_start=settings.test_on_start)

@@ -9,9 +9,11 @@ logged (``policy_reload_failed``) and counted (``privacy_router_policy_reloads_t
 "failed"}``). Each decision carries the ``PolicyInfo`` of the engine that made it, so the audit
 record names the revision and files hash actually used, even across a swap.
 
-Start-up compiles without running the Rego tests (they take seconds on the default policy; the
-test suite and ``policy check`` run them before a policy ships); a policy that does not compile
-stops the start.
+Start-up compiles the folder, and with ``test_on_start`` (config ``policy.test_on_start``, off by
+default: the shipped suite costs about 10 s of CPU and up to 1 GB in regopy) also runs its own Rego
+tests before the engine exists; a policy that does not compile, or whose tests fail, stops the start
+(``ConfigError``), so the gateway never serves, or reports ready, without a valid policy. A folder
+whose exact files (tests included) already passed in this process is not tested again (``_PASSED``).
 
 Shadow mode (``ShadowPolicy``): a candidate folder evaluated beside the active policy on live
 traffic. It never decides: its result is only compared (action and backend), counted
@@ -21,8 +23,7 @@ traffic. It never decides: its result is only compared (action and backend), cou
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 import structlog
 
+from privacy_router import signals
 from privacy_router.errors import ConfigError
 from privacy_router.policy import metrics
 from privacy_router.policy.base import FailureAction
@@ -60,18 +62,57 @@ def fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
+# Digests (every file, tests included) of policy folders whose own tests passed in this process.
+_PASSED: set[str] = set()
+_PASSED_LOCK = threading.Lock()
+
+
+def _suite_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".rego", ".json")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update((root / ".manifest").read_bytes() if (root / ".manifest").is_file() else b"")
+    return digest.hexdigest()
+
+
+def verified_engine(root: Path, query: str) -> EmbeddedPolicyEngine:
+    """Compile the folder and run its own Rego tests; ``ConfigError`` unless both succeed."""
+    digest = _suite_digest(root)
+    engine = EmbeddedPolicyEngine(root, query)
+    with _PASSED_LOCK:
+        if digest in _PASSED:
+            return engine
+    report = run_tests(root)
+    if report.failed:
+        names = ", ".join(f"{r.package}.{r.name}" for r in report.results if not r.passed)
+        raise ConfigError(f"{report.failed} policy test(s) failed: {names}"[:500])
+    if _suite_digest(root) == digest:  # not memoised when the files changed under the run
+        with _PASSED_LOCK:
+            _PASSED.add(digest)
+    log.info("policy_tests_passed", revision=engine.info.revision, tests_passed=report.passed)
+    return engine
+
+
 class ReloadingPolicyEngine:
     """``PolicyEngine`` that delegates to the active ``EmbeddedPolicyEngine`` and swaps it on reload."""
 
-    def __init__(self, policy_dir: Path | None = None, query: str = "data.privacy_router.decision") -> None:
+    def __init__(
+        self,
+        policy_dir: Path | None = None,
+        query: str = "data.privacy_router.decision",
+        *,
+        test_on_start: bool = True,
+    ) -> None:
         self.root = policy_dir if policy_dir is not None else resource_dir("policies")
         self.query = query
         self._fingerprint = fingerprint(self.root)
-        self._active = EmbeddedPolicyEngine(self.root, query)
+        # policy.test_on_start (config): the gateway compiles only, unless told to test too.
+        self._active = (
+            verified_engine(self.root, query) if test_on_start else EmbeddedPolicyEngine(self.root, query)
+        )
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._previous_sighup: Any = None
 
     @property
     def active(self) -> EmbeddedPolicyEngine:
@@ -97,13 +138,9 @@ class ReloadingPolicyEngine:
             current = self._active
             seen = fingerprint(self.root)
             try:
-                candidate = EmbeddedPolicyEngine(self.root, self.query)
-                report = run_tests(self.root)
+                candidate = verified_engine(self.root, self.query)
             except ConfigError as exc:
                 return self._failed(current, seen, exc.message)
-            if report.failed:
-                names = ", ".join(f"{r.package}.{r.name}" for r in report.results if not r.passed)
-                return self._failed(current, seen, f"{report.failed} policy test(s) failed: {names}"[:500])
             self._active = candidate
             self._fingerprint = seen
             metrics.RELOADS.labels(result="ok").inc()
@@ -112,7 +149,6 @@ class ReloadingPolicyEngine:
                 revision=candidate.info.revision,
                 files_hash=candidate.info.files_hash,
                 previous_files_hash=current.info.files_hash,
-                tests_passed=report.passed,
             )
             return ReloadResult(True, candidate.info.revision, candidate.info.files_hash)
 
@@ -134,8 +170,12 @@ class ReloadingPolicyEngine:
         return self.reload()
 
     def start(self, interval_s: float) -> None:
-        """Watch the folder every ``interval_s`` seconds (0: no polling) and reload on SIGHUP."""
-        self._install_sighup()
+        """Watch the folder every ``interval_s`` seconds (0: no polling) and reload on SIGHUP.
+
+        The signal is shared with the keys file through privacy_router/signals.py; where signals
+        cannot be used (an app served from a thread, as in tests) reload by polling or reload().
+        """
+        signals.subscribe(self._signal_name, self.reload)
         if interval_s > 0 and self._watcher is None:
             self._stop.clear()
             self._watcher = threading.Thread(
@@ -148,9 +188,11 @@ class ReloadingPolicyEngine:
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
-        if self._previous_sighup is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGHUP, self._previous_sighup)
-            self._previous_sighup = None
+        signals.unsubscribe(self._signal_name)
+
+    @property
+    def _signal_name(self) -> str:
+        return f"policy-{id(self):x}"
 
     def _watch(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
@@ -158,19 +200,6 @@ class ReloadingPolicyEngine:
                 self.reload_if_changed()
             except Exception:  # the watcher must outlive any single failure
                 log.exception("policy_watch_failed")
-
-    def _install_sighup(self) -> None:
-        # signal.signal only works in the main thread (the uvicorn CLI runs the app there); an app
-        # served from a thread (the tests' ServerThread) reloads by polling or by reload() calls.
-        if os.name != "posix" or threading.current_thread() is not threading.main_thread():
-            return
-        if self._previous_sighup is None:
-            self._previous_sighup = signal.getsignal(signal.SIGHUP)
-            signal.signal(signal.SIGHUP, self._on_sighup)
-
-    def _on_sighup(self, signum: int, frame: object) -> None:
-        # A signal handler must return quickly: compiling and testing run in a thread.
-        threading.Thread(target=self.reload, name="policy-reload-sighup", daemon=True).start()
 
 
 class ShadowPolicy:

@@ -1,8 +1,8 @@
 """A runner for Rego unit tests (``*_test.rego``), in the spirit of ``opa test``.
 
 Every rule named ``test_*`` in a test file's package is evaluated on its own and passes only when its
-value is exactly ``true``. regopy exposes no coverage or trace API, so this runner cannot report
-which policy lines the tests never reached; ``RegoTestReport.coverage`` says so.
+value is exactly ``true``. With ``coverage=True`` the tests run a second time with the VM's statement
+trace on, and ``RegoTestReport.coverage`` lists the policy lines they never reached (``coverage.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from privacy_router.errors import ConfigError
+from privacy_router.policy.coverage import Coverage, CoverageUnavailable, measure
 from privacy_router.policy.loader import engine_error_text, new_interpreter, read_policy_dir
 
-COVERAGE_UNAVAILABLE = "coverage not available: regopy 1.5.2 has no coverage or trace API"
+COVERAGE_OFF = "coverage not measured (run with --coverage)"
 
 # Rego package clause and test rule heads (OPA: "test rules are rules whose name starts with test_").
 _PACKAGE_RE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
@@ -32,7 +33,11 @@ class RegoTestResult:
 @dataclass
 class RegoTestReport:
     results: list[RegoTestResult] = field(default_factory=list)
-    coverage: str = COVERAGE_UNAVAILABLE
+    coverage: Coverage | None = None
+    coverage_note: str = COVERAGE_OFF
+
+    def coverage_lines(self) -> list[str]:
+        return list(self.coverage.lines()) if self.coverage is not None else [self.coverage_note]
 
     @property
     def passed(self) -> int:
@@ -63,8 +68,9 @@ def discover_tests(sources: dict[str, str]) -> list[tuple[str, str]]:
     return found
 
 
-def run_tests(policy_dir: Path) -> RegoTestReport:
-    """Load policy, data and tests under ``policy_dir`` and run every test rule.
+def run_tests(policy_dir: Path, *, coverage: bool = False) -> RegoTestReport:
+    """Load policy, data and tests under ``policy_dir`` and run every test rule (then, with
+    ``coverage``, run them again traced and record which policy lines they reached).
 
     Load errors (bad syntax, bad JSON) raise ``ConfigError``.
     """
@@ -98,4 +104,9 @@ def run_tests(policy_dir: Path) -> RegoTestReport:
         else:
             value = "undefined" if not results or not results[0].expressions else "not true"
             report.results.append(RegoTestResult(package, name, False, value))
+    if coverage:
+        try:
+            report.coverage = measure(policy_dir)
+        except CoverageUnavailable as exc:
+            report.coverage_note = f"coverage not available: {exc}"
     return report

@@ -71,6 +71,17 @@ def validate_decision(raw: object, policy_input: dict[str, Any]) -> Decision:
 
     reasons = _string_list(raw, "reasons")
     scrub_entities = _string_list(raw, "scrub_entities")
+    fallbacks = _string_list(raw, "fallbacks")  # optional: absent means no fallback
+    if fallbacks:
+        if action == "block":
+            raise PolicyUnavailable("policy decision 'block' must not name fallbacks")
+        kind = _KIND_OF_ACTION[action]
+        if not set(fallbacks) <= _backend_names(policy_input, kind) or backend in fallbacks:
+            raise PolicyUnavailable(
+                f"policy decision {action!r} has fallbacks that are not other configured {kind} backends"
+            )
+        if len(set(fallbacks)) != len(fallbacks):
+            raise PolicyUnavailable("policy decision field 'fallbacks' repeats a backend")
     policy_id = raw.get("policy_id", "privacy_router.decision")
     if not isinstance(policy_id, str) or not policy_id:
         raise PolicyUnavailable("policy decision field 'policy_id' must be a non-empty string")
@@ -80,4 +91,5 @@ def validate_decision(raw: object, policy_input: dict[str, Any]) -> Decision:
         scrub_entities=scrub_entities,
         reasons=reasons,
         policy_id=policy_id,
+        fallbacks=fallbacks,
     )

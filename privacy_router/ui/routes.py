@@ -30,6 +30,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -50,7 +51,6 @@ from privacy_router.api.audit import (
     parse_filter,
     record_detail,
     record_query,
-    run_verify,
 )
 from privacy_router.audit.checkpoints import CheckpointError
 from privacy_router.audit.factory import default_origin
@@ -76,6 +76,13 @@ from privacy_router.ui.evidence import (
 )
 from privacy_router.ui.session import COOKIE, LOGIN_COOKIE, Session, SessionStore, same_token
 from privacy_router.ui.shadow import ShadowSummary, shadow_summary
+from privacy_router.ui.verify_job import (
+    VerifyJob,
+    VerifyJobs,
+    full_verification,
+    writer_rows,
+    writer_verdicts,
+)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -384,27 +391,58 @@ async def logout(request: Request) -> Response:
 
 # -- pages ----------------------------------------------------------------------------------------
 
+Page = Callable[[Request, Session, Principal], Awaitable[Response]]
+
+
+def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+    """A page for a signed-in officer: no session redirects to sign-in, and a ``RouterError`` (bad
+    filter, unauditable read, ...) becomes the error page with its status."""
+
+    async def page(request: Request) -> Response:
+        signed = await _session(request)
+        if signed is None:
+            return _redirect("/ui/login")
+        session, principal = signed
+        try:
+            return await handler(request, session, principal)
+        except RouterError as exc:
+            return _page_error(request, exc, session, principal)
+
+    # Not functools.wraps: FastAPI would read the handler's signature through __wrapped__.
+    page.__name__ = handler.__name__
+    page.__doc__ = handler.__doc__
+    return page
+
+
+async def _read(
+    request: Request,
+    principal: Principal,
+    operation: str,
+    work: Callable[[RecordFilter], tuple[Any, int]],
+    *,
+    default_days: int | None = None,
+) -> tuple[Any, dict[str, str]]:
+    """Parse the page's filter, run ``work(filter)`` (returns (result, rows)) in a worker thread and
+    audit the read; returns the result and the filter's form values."""
+    flt, values = ui_filter(request.query_params, default_days=default_days)
+    result = await _audited(request, principal, operation, flt, lambda: work(flt))
+    return result, values
+
 
 def _base(session: Session, principal: Principal, values: dict[str, str] | None = None) -> dict[str, Any]:
     return {"principal": principal, "csrf": session.csrf, "values": values or {}, "actions": ACTIONS}
 
 
 @router.get("/overview")
-async def overview(request: Request) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
-    try:
-        flt, values = ui_filter(request.query_params, default_days=DEFAULT_DAYS)
+@signed_in
+async def overview(request: Request, session: Session, principal: Principal) -> Response:
+    store = _gateway(request).audit
 
-        def work() -> tuple[dict[str, Any], int]:
-            stats = record_stats(_gateway(request).audit, flt)
-            return stats, int(stats["requests"])
+    def work(flt: RecordFilter) -> tuple[dict[str, Any], int]:
+        stats = record_stats(store, flt)
+        return stats, int(stats["requests"])
 
-        stats = await _audited(request, principal, "ui.overview", flt, work)
-    except RouterError as exc:
-        return _page_error(request, exc, session, principal)
+    stats, values = await _read(request, principal, "ui.overview", work, default_days=DEFAULT_DAYS)
     days = _day_axis(values["from"], values["to"])
     chart = {
         "labels": days,
@@ -438,25 +476,19 @@ def _day_axis(first: str, last: str) -> list[str]:
 
 
 @router.get("/records")
-async def records(request: Request) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
-    try:
-        flt, values = ui_filter(request.query_params)
-        raw_cursor = request.query_params.get("cursor", "0")
-        if not raw_cursor.isascii() or not raw_cursor.isdigit() or len(raw_cursor) > 12:
-            raise BadRequest("'cursor' must be a record number", param="cursor")
-        cursor = int(raw_cursor)
+@signed_in
+async def records(request: Request, session: Session, principal: Principal) -> Response:
+    raw_cursor = request.query_params.get("cursor", "0")
+    if not raw_cursor.isascii() or not raw_cursor.isdigit() or len(raw_cursor) > 12:
+        raise BadRequest("'cursor' must be a record number", param="cursor")
+    cursor = int(raw_cursor)
+    store = _gateway(request).audit
 
-        def work() -> tuple[tuple[list[dict[str, Any]], int | None], int]:
-            page, next_cursor = page_of_records(_gateway(request).audit, flt, cursor, PAGE_SIZE)
-            return (page, next_cursor), len(page)
+    def work(flt: RecordFilter) -> tuple[tuple[list[dict[str, Any]], int | None], int]:
+        page, next_cursor = page_of_records(store, flt, cursor, PAGE_SIZE)
+        return (page, next_cursor), len(page)
 
-        page, next_cursor = await _audited(request, principal, "ui.records", flt, work)
-    except RouterError as exc:
-        return _page_error(request, exc, session, principal)
+    (page, next_cursor), values = await _read(request, principal, "ui.records", work)
     return render(
         request,
         "records.html",
@@ -496,20 +528,16 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/records/{record_id}")
-async def record(request: Request, record_id: str) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
-    store = _gateway(request).audit
-
+@signed_in
+async def record(request: Request, session: Session, principal: Principal) -> Response:
+    record_id = request.path_params["record_id"]
     gw = _gateway(request)
 
-    def work() -> tuple[tuple[dict[str, Any] | None, InclusionView | str | None], int]:
-        detail = record_detail(store, record_id) if _is_uuid(record_id) else None
+    def work() -> tuple[dict[str, Any] | None, InclusionView | str | None]:
+        detail = record_detail(gw.audit, record_id) if _is_uuid(record_id) else None
         proof = _proof(gw, int(detail["record"]["seq"])) if detail is not None else None
         record_query(
-            store,
+            gw.audit,
             principal,
             surface="ui",
             operation="ui.record",
@@ -517,14 +545,11 @@ async def record(request: Request, record_id: str) -> Response:
             rows=0 if detail is None else 1,
             record_id=record_id if detail is not None else None,
         )
-        return (detail, proof), 0
+        return detail, proof
 
-    try:
-        (detail, proof), _ = await run_in_threadpool(work)
-    except RouterError as exc:
-        return _page_error(request, exc, session, principal)
+    detail, proof = await run_in_threadpool(work)
     if detail is None:
-        return _page_error(request, NotFound("no audit record with this id"), session, principal)
+        raise NotFound("no audit record with this id")
     rec = detail["record"]
     chain = detail["chain"]
     links = {
@@ -573,78 +598,96 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _verify_jobs(request: Request) -> VerifyJobs:
+    jobs = getattr(request.app.state, "ui_verify_jobs", None)
+    if not isinstance(jobs, VerifyJobs):
+        jobs = VerifyJobs()
+        request.app.state.ui_verify_jobs = jobs
+    return jobs
+
+
 @router.get("/integrity")
-async def integrity(request: Request) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
+@signed_in
+async def integrity(request: Request, session: Session, principal: Principal) -> Response:
+    gw = _gateway(request)
+    jobs = _verify_jobs(request)
+    wanted = request.query_params.get("job")
+    job = (jobs.get(wanted) if wanted else None) or jobs.running()
     last = getattr(request.app.state, "ui_last_verify", None)
-    views, _ = _checkpoints(_gateway(request))
+    views, _ = _checkpoints(gw)
     return render(
         request,
         "integrity.html",
         **_base(session, principal),
         last=last,
+        job=job if job is not None and job.state != "done" else None,
         checkpoints=views,
-        checkpoint_dir=_gateway(request).settings.audit.checkpoint_dir,
-        store=type(_gateway(request).audit).__name__,
+        checkpoint_dir=gw.settings.audit.checkpoint_dir,
+        store=type(getattr(gw.audit, "inner", gw.audit)).__name__,
     )
 
 
 @router.post("/integrity/verify")
-async def integrity_verify(request: Request) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
-    try:
-        form = await _form(request)
-        if not _same_origin(request) or not same_token(session.csrf, form.get("csrf")):
-            raise Forbidden("invalid form token; reload the page and try again")
-        started = time.perf_counter()
+@signed_in
+async def integrity_verify(request: Request, session: Session, principal: Principal) -> Response:
+    """Start the full verification in the background and show the integrity page with its progress."""
+    form = await _form(request)
+    if not _same_origin(request) or not same_token(session.csrf, form.get("csrf")):
+        raise Forbidden("invalid form token; reload the page and try again")
+    gw = _gateway(request)
+    store = gw.audit
+    app_state = request.app.state
 
-        gw = _gateway(request)
+    def work(job: VerifyJob) -> dict[str, Any]:
+        report = full_verification(store, job)
+        views, _ = _checkpoints(gw)
+        own = default_origin(gw.settings.audit)
+        statuses = {v.origin: chain_status(v, store.iter_rows, own) for v in views}
+        writers = writer_verdicts(writer_rows(store), report)
+        record_query(store, principal, surface="ui", operation="ui.verify", filters={}, rows=report.records)
+        result = {
+            **asdict(report),
+            "at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "by": job.by,
+            "seconds": round(time.perf_counter() - job.started, 3),
+            "checkpoints": statuses,
+            "writers": writers,
+        }
+        app_state.ui_last_verify = result
+        return result
 
-        def work() -> tuple[Any, int]:
-            report = run_verify(gw.audit)
-            views, _ = _checkpoints(gw)
-            own = default_origin(gw.settings.audit)
-            statuses = {v.origin: chain_status(v, gw.audit.iter_rows, own) for v in views}
-            return (report, statuses), report.records
+    job = _verify_jobs(request).start(f"{principal.service} ({principal.tenant})", work)
+    return _redirect(f"/ui/integrity?job={job.id}")
 
-        report, statuses = await _audited(request, principal, "ui.verify", None, work)
-    except RouterError as exc:
-        return _page_error(request, exc, session, principal)
-    request.app.state.ui_last_verify = {
-        **asdict(report),
-        "at": utcnow().strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "by": f"{principal.service} ({principal.tenant})",
-        "seconds": round(time.perf_counter() - started, 3),
-        "checkpoints": statuses,
-    }
-    return _redirect("/ui/integrity")
+
+@router.get("/integrity/verify/{job_id}")
+async def integrity_progress(request: Request) -> Response:
+    """The job's progress as JSON, for the page script (signed-in only; no record content)."""
+    if await _session(request) is None:
+        return _json({"error": "not signed in"}, 401)
+    job = _verify_jobs(request).get(request.path_params["job_id"])
+    if job is None:
+        return _json({"error": "no such verification"}, 404)
+    return _json(job.progress(), 200)
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return Response(
+        json.dumps(body), status_code=status, media_type="application/json", headers=SECURITY_HEADERS
+    )
 
 
 @router.get("/policy")
-async def policy(request: Request) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
-    try:
-        flt, values = ui_filter(request.query_params)
+@signed_in
+async def policy(request: Request, session: Session, principal: Principal) -> Response:
+    store = _gateway(request).audit
 
-        store = _gateway(request).audit
+    def work(flt: RecordFilter) -> tuple[tuple[list[dict[str, Any]], ShadowSummary], int]:
+        runs = policy_timeline(store, flt)
+        shadow = shadow_summary(search_records(store, flt.with_record_type("decision")))
+        return (runs, shadow), sum(int(r["decisions"]) for r in runs)
 
-        def work() -> tuple[tuple[list[dict[str, Any]], ShadowSummary], int]:
-            runs = policy_timeline(store, flt)
-            shadow = shadow_summary(search_records(store, flt.with_record_type("decision")))
-            return (runs, shadow), sum(int(r["decisions"]) for r in runs)
-
-        runs, shadow = await _audited(request, principal, "ui.policy", flt, work)
-    except RouterError as exc:
-        return _page_error(request, exc, session, principal)
+    (runs, shadow), values = await _read(request, principal, "ui.policy", work)
     return render(
         request,
         "policy.html",
@@ -657,29 +700,23 @@ async def policy(request: Request) -> Response:
 
 
 @router.get("/export")
-async def export(request: Request) -> Response:
-    signed = await _session(request)
-    if signed is None:
-        return _redirect("/ui/login")
-    session, principal = signed
+@signed_in
+async def export(request: Request, session: Session, principal: Principal) -> Response:
+    flt, values = ui_filter(request.query_params)
     fmt = request.query_params.get("format")
-    try:
-        flt, values = ui_filter(request.query_params)
-        if fmt is None:
-            return render(
-                request, "export.html", **_base(session, principal, values), filter_query=_query(values)
-            )
-        if fmt not in ("csv", "jsonl"):
-            raise BadRequest("format must be csv or jsonl", param="format")
-        store = _gateway(request).audit
+    if fmt is None:
+        return render(
+            request, "export.html", **_base(session, principal, values), filter_query=_query(values)
+        )
+    if fmt not in ("csv", "jsonl"):
+        raise BadRequest("format must be csv or jsonl", param="format")
+    store = _gateway(request).audit
 
-        def work() -> tuple[int, int]:
-            count = count_matches(store, flt)
-            return count, count
+    def work() -> tuple[int, int]:
+        count = count_matches(store, flt)
+        return count, count
 
-        count = await _audited(request, principal, f"ui.export.{fmt}", flt, work)
-    except RouterError as exc:
-        return _page_error(request, exc, session, principal)
+    count = await _audited(request, principal, f"ui.export.{fmt}", flt, work)
     response = export_response(store, flt, fmt, count)
     response.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k != "cache-control"})
     return response

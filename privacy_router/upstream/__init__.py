@@ -1,4 +1,4 @@
-"""Upstream backends: the ``Backend`` protocol, the OpenAI-compatible adapter, health, the simulator.
+"""Upstream backends: the ``Backend`` protocol, one adapter per kind, health, the simulator.
 
 The simulator is deliberately not imported here, so that ``python -m
 privacy_router.upstream.simulator`` runs without importing that module twice.
@@ -6,12 +6,11 @@ privacy_router.upstream.simulator`` runs without importing that module twice.
 
 from privacy_router.upstream.base import Backend, UpstreamResponse, UpstreamStream
 from privacy_router.upstream.openai_compat import (
-    BACKEND_KINDS,
     HealthTracker,
     OpenAICompatBackend,
-    build_backends,
     create_upstream_client,
 )
+from privacy_router.upstream.registry import BACKEND_KINDS, build_backends
 
 __all__ = [
     "BACKEND_KINDS",

@@ -12,7 +12,11 @@ from privacy_router.upstream.simulator import DEFAULT_MODELS, FLAVORS, Faults, s
 
 def simulate_upstream(
     flavor: Annotated[
-        str, typer.Option("--flavor", help="Wire format to speak: vllm, openai or anthropic.")
+        str,
+        typer.Option(
+            "--flavor",
+            help="Wire format to speak: vllm, openai, anthropic, azure, gemini, bedrock, tgi or trtllm.",
+        ),
     ] = "vllm",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 8001,
     record: Annotated[
@@ -36,7 +40,13 @@ def simulate_upstream(
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", help="Require this Bearer key on /v1 routes, as vLLM --api-key does."),
+        typer.Option(
+            "--api-key",
+            help=(
+                "Require this key (Bearer; azure: api-key header). bedrock: KEYID:SECRET, and every"
+                " SigV4 signature is verified with it."
+            ),
+        ),
     ] = None,
 ) -> None:
     """Run a GPU-free vLLM/OpenAI simulator that records every request it receives (the leak oracle)."""

@@ -1,4 +1,8 @@
-"""OpenAI-compatible HTTP backend (vLLM's OpenAI server, OpenAI itself), health tracking, registry.
+"""OpenAI-compatible HTTP backend (vLLM's OpenAI server, OpenAI itself) and health tracking.
+
+``OpenAICompatBackend`` is also the base of the other HTTP adapters (one file per kind, registered
+in upstream/registry.py): they override the hooks ``_url``, ``_headers``, ``_prepare`` (request
+body), ``_adapt`` (answer or error body) and ``_stream_rewriter`` (per-request SSE rewriting).
 
 This module is the one boundary where httpx exceptions become ``UpstreamError`` (STYLE.md,
 "Errors"; modelled on httpx's own ``map_httpcore_exceptions``). Messages name the backend, never
@@ -9,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 
-from privacy_router.config import BackendSettings, ServerSettings, Settings
+from privacy_router.config import BackendSettings, ServerSettings
 from privacy_router.errors import UpstreamError
-from privacy_router.upstream.base import Backend, JSONBody, UpstreamResponse
+from privacy_router.upstream.base import Backend, JSONBody, UpstreamResponse, UpstreamStream
+from privacy_router.upstream.translate import SSEParser, openai_event
 
 USER_AGENT = "privacy-router"
 NON_JSON_MESSAGE = "upstream returned non-JSON"
@@ -91,6 +96,71 @@ class _HttpxStream:
                 yield chunk
 
 
+class SSERewriter:
+    """Per-request rewriting of an OpenAI SSE stream, one JSON event at a time (an adapter's quirk
+    handling). ``event`` returns the events to send instead (none, the same, or several);
+    ``[DONE]`` goes through ``done`` and comments are dropped. Bytes may be split anywhere."""
+
+    def __init__(self) -> None:
+        self._parser = SSEParser()
+
+    def event(self, obj: Any) -> list[Any]:
+        return [obj]
+
+    def done(self) -> list[Any]:
+        """Events to send just before ``[DONE]``."""
+        return []
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = bytearray()
+        for _, data in self._parser.feed(chunk):
+            if data.strip() == "[DONE]":
+                out += b"".join(openai_event(e) for e in self.done()) + b"data: [DONE]\n\n"
+                continue
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                out += b"data: " + data.encode() + b"\n\n"  # not ours to judge: relayed as is
+                continue
+            out += b"".join(openai_event(e) for e in self.event(obj))
+        return bytes(out)
+
+
+class RewrittenStream:
+    """``UpstreamStream`` whose 2xx SSE bytes go through an ``SSERewriter``."""
+
+    def __init__(self, inner: _HttpxStream, rewriter: SSERewriter) -> None:
+        self._inner = inner
+        self._rewriter = rewriter
+        self.status = inner.status
+        self.headers = inner.headers
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner.aiter_bytes():
+            out = self._rewriter.feed(chunk)
+            if out:
+                yield out
+
+
+class BufferedStream:
+    """``UpstreamStream`` over a body already read (an error document)."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self._body = body
+        self.headers = headers or {}  # Retry-After of a 429 is read by the retry logic (api/proxy.py)
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+
+def openai_error(
+    message: str, etype: str, code: str | int | None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error document (protocol.md §1.5), what every adapter maps its errors to."""
+    return {"error": {"message": message, "type": etype, "param": param, "code": code}}
+
+
 class OpenAICompatBackend:
     """A backend of kind ``openai``: vLLM's OpenAI-compatible server or OpenAI's API."""
 
@@ -131,13 +201,30 @@ class OpenAICompatBackend:
             headers["X-Request-Id"] = request_id
         return headers
 
+    # -- hooks for the adapters of other OpenAI-compatible kinds -------------------------------
+
+    def _url(self, path: str, body: dict[str, Any]) -> str:
+        return self._base + path
+
+    def _prepare(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The body as this backend wants it (e.g. a model name it requires)."""
+        return body
+
+    def _adapt(self, status: int, payload: JSONBody, sent: dict[str, Any]) -> JSONBody:
+        """The answer (2xx) or error document in OpenAI's shape; ``sent`` is the request body."""
+        return payload
+
+    def _stream_rewriter(self, sent: dict[str, Any]) -> SSERewriter | None:
+        """A per-request rewriter of the 2xx SSE stream, or None to relay the bytes unchanged."""
+        return None
+
     def _request(self, path: str, body: dict[str, Any], request_id: str) -> httpx.Request:
         if not path.startswith("/"):
             raise ValueError("path must start with '/', e.g. '/chat/completions'")
         return self._client.build_request(
             "POST",
-            self._base + path,
-            content=_dumps(body),
+            self._url(path, body),
+            content=_dumps(self._prepare(path, body)),
             headers=self._headers(request_id),
             timeout=self._timeout,
         )
@@ -164,21 +251,39 @@ class OpenAICompatBackend:
                     "code": response.status_code,
                 }
             }
+        payload = self._adapt(response.status_code, payload, body)
         return UpstreamResponse(status=response.status_code, json=payload, headers=headers)
 
     def stream(
         self, path: str, body: dict[str, Any], *, request_id: str
-    ) -> AbstractAsyncContextManager[_HttpxStream]:
+    ) -> AbstractAsyncContextManager[UpstreamStream]:
         return self._stream(path, body, request_id)
 
     @asynccontextmanager
-    async def _stream(self, path: str, body: dict[str, Any], request_id: str) -> AsyncIterator[_HttpxStream]:
+    async def _stream(
+        self, path: str, body: dict[str, Any], request_id: str
+    ) -> AsyncIterator[UpstreamStream]:
         request = self._request(path, body, request_id)
         request.headers["Accept"] = "text/event-stream"
         with _translate_errors(self.name):
             response = await self._client.send(request, stream=True)
         try:
-            yield _HttpxStream(response, self.name)
+            stream = _HttpxStream(response, self.name)
+            rewriter = self._stream_rewriter(body)
+            if stream.status >= 400:
+                # An error document, read whole and put in OpenAI's shape by the adapter.
+                raw = b"".join([c async for c in stream.aiter_bytes()])
+                try:
+                    error = self._adapt(stream.status, _decode(raw), body)
+                except ValueError:
+                    yield BufferedStream(stream.status, raw, stream.headers)
+                else:
+                    adapted = json.dumps(error, ensure_ascii=False).encode()
+                    yield BufferedStream(stream.status, adapted, stream.headers)
+            elif stream.status < 400 and rewriter is not None:
+                yield RewrittenStream(stream, rewriter)
+            else:
+                yield stream
         finally:
             # Closing the upstream connection when the client goes away frees GPU time: vLLM
             # aborts generation on disconnect (protocol.md §1.5, with_cancellation).
@@ -197,32 +302,6 @@ class OpenAICompatBackend:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
-
-
-BackendFactory = Callable[[BackendSettings, httpx.AsyncClient, ServerSettings], Backend]
-
-
-def _anthropic(settings: BackendSettings, client: httpx.AsyncClient, server: ServerSettings) -> Backend:
-    # Imported here: upstream/anthropic.py builds on this module's adapter.
-    from privacy_router.upstream.anthropic import AnthropicBackend
-
-    return AnthropicBackend(settings, client, server)
-
-
-# The one registration place for backend kinds (STYLE.md: one Protocol, one place that registers).
-BACKEND_KINDS: dict[str, BackendFactory] = {
-    "openai": OpenAICompatBackend,
-    "anthropic": _anthropic,
-}
-
-
-def build_backends(settings: Settings, client: httpx.AsyncClient) -> tuple[list[Backend], list[Backend]]:
-    """Instantiate the configured backends: ``(onprem, external)``, in configuration order."""
-
-    def build(items: Sequence[BackendSettings]) -> list[Backend]:
-        return [BACKEND_KINDS[b.kind](b, client, settings.server) for b in items]
-
-    return build(settings.backends.onprem), build(settings.backends.external)
 
 
 class HealthTracker:

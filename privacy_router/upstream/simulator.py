@@ -31,7 +31,12 @@ request with ``--fault``
 anthropic flavor sends ``event: error`` and, as Anthropic, no ``[DONE]``);
 ``keepalive:<k>`` a ``: keep-alive`` comment after every k chunks (vLLM ``--sse-keep-alive-interval``,
 §1.4); ``linger:<seconds>`` keep the body open that long after the last event (a server that does
-not close after ``[DONE]``).
+not close after ``[DONE]``); ``retry-after:<seconds>`` adds ``Retry-After`` to a ``fail`` answer;
+``fail-times:<n>`` applies ``fail`` only to the first n attempts of each request (counted per
+``X-Request-Id``, which the router keeps across its retries); ``health:<status>`` is what
+``GET /health`` and ``GET /v1/models`` answer (else ``fail``'s), so a replica can pass its health check
+and still fail requests. ``POST /sim/fault {"fault": spec}`` replaces the ``--fault`` spec at run
+time (``RunningSimulator.set_fault``).
 
 Every stream's end is written to ``<record>.events.jsonl`` as ``{"event": "completed" |
 "dropped" | "cancelled", "request_id", "sent", "ts"}``: ``cancelled`` means the client (the router) closed the
@@ -68,17 +73,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-Flavor = Literal["vllm", "openai", "anthropic"]
-FLAVORS: tuple[str, ...] = ("vllm", "openai", "anthropic")
+from privacy_router.upstream import sim_bedrock, sim_flavors
+
+Flavor = Literal["vllm", "openai", "anthropic", "azure", "gemini", "bedrock", "tgi", "trtllm"]
+# azure, gemini, tgi and trtllm: upstream/sim_flavors.py; bedrock: upstream/sim_bedrock.py.
+FLAVORS: tuple[str, ...] = ("vllm", "openai", "anthropic", "azure", "gemini", "bedrock", "tgi", "trtllm")
 DEFAULT_MODELS: dict[str, str] = {
     "vllm": "llama-3.1-8b",
     "openai": "gpt-4o",
     "anthropic": "claude-opus-4-8",
+    "azure": "gpt-4o",
+    "gemini": "gemini-2.5-flash",
+    "bedrock": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "tgi": "meta-llama/Llama-3.1-8B-Instruct",
+    "trtllm": "llama-3.1-8b",
 }
 EMBEDDING_DIM = 8
 FAULT_HEADER = "x-sim-fault"
 BODY_FAULT_KEY = "sim_fault"
-_FAULT_KINDS = ("fail", "stall", "drop", "truncate", "slow", "error-event", "keepalive", "linger")
+_FAULT_KINDS = (
+    *("fail", "stall", "drop", "truncate", "slow", "error-event", "keepalive", "linger"),
+    *("retry-after", "fail-times", "health"),
+)
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -96,6 +112,9 @@ class Faults:
     error_event_after: int | None = None
     keepalive_every: int | None = None
     linger_s: float = 0.0
+    retry_after_s: float | None = None
+    fail_times: int | None = None
+    health: int | None = None
 
     @classmethod
     def parse(cls, *specs: str | None) -> Faults:
@@ -122,6 +141,9 @@ class Faults:
                 error_event_after=int(values["error-event"]) if "error-event" in values else None,
                 keepalive_every=int(values["keepalive"]) if "keepalive" in values else None,
                 linger_s=float(values.get("linger", 0.0)),
+                retry_after_s=float(values["retry-after"]) if "retry-after" in values else None,
+                fail_times=int(values["fail-times"]) if "fail-times" in values else None,
+                health=int(values["health"]) if "health" in values else None,
             )
         except ValueError:
             raise ValueError(f"bad fault value in {values}") from None
@@ -238,12 +260,20 @@ def _plan(flavor: str, body: dict[str, Any]) -> _Answer:
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.headers = headers or {}
 
 
 _VLLM_TYPES = {
@@ -269,7 +299,11 @@ _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404
 
 def error_body(
     flavor: str, status: int, message: str, param: str | None = None, code: str | None = None
-) -> dict[str, Any]:
+) -> Any:
+    if flavor == "bedrock":
+        return {"message": message}  # the exception name travels in x-amzn-ErrorType
+    if flavor in sim_flavors.BASE:
+        return sim_flavors.error_body(flavor, status, message, param, code)
     if flavor == "anthropic":
         # {"type":"error","error":{"type","message"}} (protocol.md §6)
         return {
@@ -635,10 +669,15 @@ class _Simulator:
         if flavor not in FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; use one of {FLAVORS}")
         self.flavor = flavor
+        # The shape answers are generated in before sim_flavors rewrites them.
+        self.base = sim_flavors.BASE.get(flavor, flavor)
         self.record = record
         self.models = models
         self.fault = fault
         Faults.parse(fault)  # refuse a bad --fault at start-up, not on the first request
+        # fail-times: failures served so far per (x-request-id, fault spec): "fail the first n
+        # attempts of each request", so a router's retry of the same request can succeed.
+        self._failed: dict[tuple[str, str], int] = {}
         self.api_key = api_key
         self.started = int(time.time())
 
@@ -667,16 +706,19 @@ class _Simulator:
     def _error(
         self, status: int, message: str, param: str | None = None, code: str | None = None
     ) -> JSONResponse:
-        return JSONResponse(error_body(self.flavor, status, message, param, code), status_code=status)
+        headers = sim_bedrock.error_headers(status, code) if self.flavor == "bedrock" else None
+        return JSONResponse(
+            error_body(self.flavor, status, message, param, code), status_code=status, headers=headers
+        )
 
     def _ctx(self, request: Request, prefix: str, model: str, faults: Faults) -> _Ctx:
-        if self.flavor == "vllm":
+        if self.base == "vllm":
             # An incoming X-Request-Id becomes part of the id (serve/engine/serving.py:133-142, §4).
             suffix = request.headers.get("x-request-id") or uuid.uuid4().hex
         else:
             suffix = "".join(secrets.choice(_ALNUM) for _ in range(29))
         headers = {"x-request-id": request.headers.get("x-request-id", "")}
-        return _Ctx(self.flavor, model, f"{prefix}{suffix}", int(time.time()), faults, headers)
+        return _Ctx(self.base, model, f"{prefix}{suffix}", int(time.time()), faults, headers)
 
     def _response_headers(self) -> dict[str, str]:
         if self.flavor == "openai":
@@ -710,18 +752,61 @@ class _Simulator:
             raise _HTTPError(400, str(exc), param=FAULT_HEADER) from None
         bearer = request.headers.get("authorization") == f"Bearer {self.api_key}"
         anthropic_key = self.flavor == "anthropic" and request.headers.get("x-api-key") == self.api_key
-        if self.api_key is not None and not (bearer or anthropic_key):
+        if self.flavor == "bedrock":
+            denied = sim_bedrock.auth_failure(request, raw, self.api_key)
+            if denied is not None:
+                raise _HTTPError(denied[0], denied[1], code=denied[2])
+        elif self.flavor in sim_flavors.BASE:
+            refused = sim_flavors.auth_failure(self.flavor, request.headers, self.api_key)
+            if refused is not None:
+                raise _HTTPError(*refused)
+        elif self.api_key is not None and not (bearer or anthropic_key):
             raise _HTTPError(401, "Unauthorized")
         if faults.stall_s:
             await asyncio.sleep(faults.stall_s)
-        if faults.fail is not None:
-            raise _HTTPError(faults.fail, f"simulated failure {faults.fail}")
+        if not json_body and faults.health is not None:
+            # A listing (GET /v1/models) is what probes of OpenAI-style flavors read: ``health``
+            # decides it, so a backend can pass its probe and still fail requests.
+            if faults.health >= 400:
+                raise _HTTPError(faults.health, f"simulated failure {faults.health}")
+        elif faults.fail is not None and self._fails_now(request, faults):
+            headers = {}
+            if faults.retry_after_s is not None:
+                headers["retry-after"] = f"{faults.retry_after_s:g}"
+            raise _HTTPError(faults.fail, f"simulated failure {faults.fail}", headers=headers)
         if json_body and not isinstance(body, dict):
             raise _HTTPError(400, "request body must be a JSON object", param="body")
         return body, faults
 
+    def _fails_now(self, request: Request, faults: Faults) -> bool:
+        if faults.fail_times is None:
+            return True
+        if len(self._failed) > 10_000:
+            self._failed.clear()
+        key = (request.headers.get("x-request-id", ""), repr(faults))
+        served = self._failed.get(key, 0)
+        self._failed[key] = served + 1
+        return served < faults.fail_times
+
+    async def set_fault(self, request: Request) -> Response:
+        """``POST /sim/fault`` ``{"fault": "fail:503"}``: replace the ``--fault`` spec at run time
+        (``null`` clears it), e.g. to take a replica down and bring it back in a test."""
+        body = json.loads(await request.body() or b"{}")
+        spec = body.get("fault") if isinstance(body, dict) else None
+        try:
+            Faults.parse(spec)
+        except ValueError as exc:
+            raise _HTTPError(400, str(exc), param="fault") from None
+        self.fault = spec
+        self._failed.clear()
+        return JSONResponse({"fault": spec})
+
     def _model(self, body: dict[str, Any]) -> str:
         model = body.get("model")
+        if self.flavor in ("tgi", "azure"):
+            # TGI serves its one model whatever was asked for; Azure's deployment (in the path)
+            # decides, the body's model is ignored.
+            return self.models[0]
         if model is None:
             if self.flavor == "openai":
                 raise _HTTPError(400, "you must provide a model parameter", param="model")
@@ -828,11 +913,34 @@ class _Simulator:
         n = body.get("n") or 1
         if not isinstance(n, int) or n < 1:
             raise _HTTPError(400, "n must be a positive integer", param="n")
-        answer = _plan(self.flavor, body)
+        answer = _plan(self.base, body)
         ctx = self._ctx(request, "chatcmpl-", model, faults)
+        if self.flavor in sim_flavors.BASE:
+            if stream:
+                events = _chat_stream_events(ctx, sim_flavors.generation_body(self.flavor, body), answer, n)
+                return self._stream(
+                    ctx,
+                    sim_flavors.chunks(self.flavor, events, model),
+                    error_event=sim_flavors.stream_error(self.flavor),
+                )
+            out = sim_flavors.response(self.flavor, _chat_response(ctx, body, answer, n), model)
+            return JSONResponse(out, headers=self._response_headers())
         if stream:
             return self._stream(ctx, _chat_stream_events(ctx, body, answer, n))
         return JSONResponse(_chat_response(ctx, body, answer, n), headers=self._response_headers())
+
+    async def azure_chat(self, request: Request) -> Response:
+        """Azure: the deployment is in the path, ``api-version`` is required (else 404)."""
+        if not request.query_params.get("api-version"):
+            raise _HTTPError(404, "Resource not found")
+        if request.path_params["deployment"] not in self.models:
+            raise _HTTPError(
+                404,
+                "The API deployment for this resource does not exist. If you created the deployment "
+                "within the last 5 minutes, please wait a moment and try again.",
+                code="DeploymentNotFound",
+            )
+        return await self.chat(request)
 
     async def completions(self, request: Request) -> Response:
         body, faults = await self._prologue(request, json_body=True)
@@ -986,8 +1094,10 @@ class _Simulator:
     async def health(self, request: Request) -> Response:
         # Not recorded (probes are not traffic) and never authenticated (serve/instrumentator/health.py).
         faults = Faults.parse(self.fault, request.headers.get(FAULT_HEADER))
-        if self.flavor == "openai":
+        if self.flavor in ("openai", "azure", "gemini", "bedrock"):
             return self._error(404, "Invalid URL (GET /health)")
+        if faults.health is not None:
+            return Response(status_code=faults.health)
         if faults.fail is not None:
             return Response(status_code=faults.fail)
         return Response(status_code=200)  # vLLM: empty body
@@ -1060,7 +1170,9 @@ class _Simulator:
         if exc.status == 401 and self.flavor == "vllm":
             # vLLM's auth middleware answers with a *string* error (serve/middleware/authenticate.py:59-61).
             return JSONResponse({"error": "Unauthorized"}, status_code=401)
-        return self._error(exc.status, exc.message, exc.param, exc.code)
+        response = self._error(exc.status, exc.message, exc.param, exc.code)
+        response.headers.update(exc.headers)
+        return response
 
 
 def create_simulator_app(
@@ -1074,6 +1186,18 @@ def create_simulator_app(
             Route("/v1/messages", sim.messages, methods=["POST"]),
             Route("/v1/models", sim.anthropic_models, methods=["GET"]),
         ]
+    elif flavor == "azure":
+        routes = [
+            Route("/openai/deployments/{deployment}/chat/completions", sim.azure_chat, methods=["POST"]),
+            Route("/openai/models", sim.models_route, methods=["GET"]),
+        ]
+    elif flavor == "gemini":
+        routes = [
+            Route("/v1beta/openai/chat/completions", sim.chat, methods=["POST"]),
+            Route("/v1beta/openai/models", sim.models_route, methods=["GET"]),
+        ]
+    elif flavor == "bedrock":
+        routes = sim_bedrock.routes_for(sim, _DropConnection)
     else:
         routes = [
             Route("/v1/chat/completions", sim.chat, methods=["POST"]),
@@ -1082,6 +1206,7 @@ def create_simulator_app(
             Route("/v1/models", sim.models_route, methods=["GET"]),
             Route("/health", sim.health, methods=["GET"]),
         ]
+    routes.append(Route("/sim/fault", sim.set_fault, methods=["POST"]))
     return Starlette(routes=routes, exception_handlers={_HTTPError: sim.handle_error})
 
 
@@ -1169,6 +1294,10 @@ class RunningSimulator:
 
     def clear_records(self) -> None:
         self.record_path.write_text("", encoding="utf-8")
+
+    def set_fault(self, spec: str | None) -> None:
+        """Replace the process's ``--fault`` spec while it runs (``None`` clears it)."""
+        httpx.post(self.root_url + "/sim/fault", json={"fault": spec}, timeout=5).raise_for_status()
 
     def start(self) -> RunningSimulator:
         self.port = free_port(self.host)

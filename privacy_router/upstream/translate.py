@@ -653,6 +653,8 @@ class MessagesToChatStream:
             usage = obj.get("usage") or {}
             if "output_tokens" in usage:
                 self._usage["completion_tokens"] = int(usage["output_tokens"] or 0)
+            if usage.get("input_tokens"):  # cumulative usage (Anthropic; Bedrock's metadata event)
+                self._usage["prompt_tokens"] = int(usage["input_tokens"])
             reason = (obj.get("delta") or {}).get("stop_reason")
             return self._chunk({}, _STOP_TO_OPENAI.get(reason or "end_turn", "stop"))
         if kind == "message_stop":

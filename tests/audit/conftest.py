@@ -86,7 +86,7 @@ def completion_factory() -> Callable[..., dict[str, Any]]:
 def attacker_connection(path: Path) -> sqlite3.Connection:
     """A raw connection by someone with write access to the file, who drops the triggers first."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for name in ("audit_log_no_update", "audit_log_no_delete", "audit_log_insert_next"):
+    for name in ("audit_log_no_update", "audit_log_delete_archived_only", "audit_log_insert_next"):
         conn.execute(f"DROP TRIGGER {name}")
     return conn
 

@@ -3,7 +3,8 @@
 Two harnesses, both SIGKILL a real process and then check the file it left behind:
 
 * the writer of privacy_router/audit/crashtest.py: 4 threads appending through the real
-  ``SqliteAuditStore`` as the router does, 24 kills (cheap: no spaCy to load);
+  ``SqliteAuditStore`` (24 kills) and ``PostgresAuditStore`` on the real server (12 kills) as the
+  router does (cheap: no spaCy to load);
 * the real gateway (``privacy-router serve``) under 6 concurrent clients with a vLLM simulator
   behind it, 3 kills, each followed by a restart that verifies the whole chain.
 
@@ -23,13 +24,18 @@ from pathlib import Path
 
 import httpx
 
-from privacy_router.audit.crashtest import run_trial
+from privacy_router.audit.crashtest import Target, run_trial
 from privacy_router.audit.sqlite import open_verified
 from privacy_router.testing import RunningGateway, RunningSimulator
+from tests.audit.conftest import PgCluster
 from tests.integration.conftest import US_KEY, write_config
 
 WRITER_TRIALS = 24
+PG_WRITER_TRIALS = 12
 GATEWAY_TRIALS = 3
+# How long a gateway trial waits for its first acknowledged request before it kills the gateway
+# (generous: the test machine is shared and a cold request loads the detector).
+FIRST_ACK_DEADLINE_S = 180.0
 
 
 def _seed() -> int:
@@ -38,14 +44,25 @@ def _seed() -> int:
 
 
 def test_sigkilled_writer_loses_no_acknowledged_record(tmp_path: Path) -> None:
+    _kill_trials(Target("sqlite", str(tmp_path / "audit.db")), WRITER_TRIALS)
+
+
+def test_sigkilled_postgresql_writer_loses_no_acknowledged_record(
+    pg_cluster: PgCluster, pg_schema: str
+) -> None:
+    """The same kills against the real PostgreSQL server: an acknowledged append is a committed,
+    flushed transaction; the killed writer's open transaction and chain lock are rolled back."""
+    _kill_trials(Target("postgresql", pg_cluster.writer_dsn, pg_schema), PG_WRITER_TRIALS)
+
+
+def _kill_trials(target: Target, trials: int) -> None:
     seed = _seed()
     print(f"crash seed: {seed} (PRIVACY_ROUTER_CRASH_SEED={seed} reproduces the kill times)")
     rng = random.Random(seed)
-    db = tmp_path / "audit.db"
     failures: list[tuple[object, ...]] = []
     acked = previous = 0
-    for trial in range(WRITER_TRIALS):
-        result = run_trial(db, rng)
+    for trial in range(trials):
+        result = run_trial(target, rng)
         acked += len(result.acked)
         if result.problem is not None or result.lost or result.records < previous:
             failures.append((trial, result.problem, result.lost, result.records, previous))
@@ -54,7 +71,7 @@ def test_sigkilled_writer_loses_no_acknowledged_record(tmp_path: Path) -> None:
             failures.append((trial, "ack beyond the log", max(result.acked), result.records, previous))
         previous = result.records
     assert failures == [], f"seed {seed}: (trial, problem, lost seqs, records, records before)"
-    with open_verified(db) as store:
+    with target.open() as store:
         report = store.verify()
     assert (report.ok, report.records) == (True, previous)
     # The kills landed under load: records were acknowledged and then the process died.
@@ -102,15 +119,25 @@ def test_sigkilled_gateway_loses_no_acknowledged_decision(tmp_path: Path) -> Non
             clients = [
                 threading.Thread(target=_load, args=(gw.url, stop, acked, statuses, lock)) for _ in range(6)
             ]
+            with lock:
+                before = len(acked)
             for c in clients:
                 c.start()
-            time.sleep(rng.uniform(0.5, 2.0))
+            # Kill only once this run has acknowledged at least one request (under load the first
+            # one can take long), then at a random moment after it.
+            deadline = time.monotonic() + FIRST_ACK_DEADLINE_S
+            while len(acked) == before and time.monotonic() < deadline and gw.proc.poll() is None:
+                time.sleep(0.05)
+            got_ack = len(acked) > before
+            if got_ack:
+                time.sleep(rng.uniform(0.0, 1.5))
             gw.proc.send_signal(signal.SIGKILL)
             gw.proc.wait()
             stop.set()
             for c in clients:
                 c.join()
             gw.stop()
+            assert got_ack, f"seed {seed}: no request acknowledged within {FIRST_ACK_DEADLINE_S} s"
         with open_verified(audit_db) as store:
             report = store.verify()
             rows = [json.loads(r.canon) for r in store.iter_rows()]

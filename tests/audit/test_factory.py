@@ -84,7 +84,7 @@ def test_cli_migrate_then_query_and_verify_with_dsn(pg_cluster: PgCluster) -> No
         app,
         ["migrate", "--dsn", pg_cluster.owner_dsn, "--schema", schema, "--runtime-role", pg_cluster.writer],
     )
-    assert (result.exit_code, result.output) == (0, "applied: 001_audit_log.sql\n")
+    assert (result.exit_code, result.output) == (0, "applied: 001_audit_log.sql, 002_archive_anchor.sql\n")
     again = runner.invoke(app, ["migrate", "--dsn", pg_cluster.owner_dsn, "--schema", schema])
     assert (again.exit_code, again.output) == (0, "up to date\n")
     with PostgresAuditStore(pg_cluster.writer_dsn, schema=schema) as store:

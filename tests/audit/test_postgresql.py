@@ -45,12 +45,15 @@ def test_migrate_is_idempotent_and_records_each_file(pg_cluster: PgCluster, pg_s
     assert migrate(pg_cluster.owner_dsn, schema=pg_schema, runtime_role=pg_cluster.writer) == []
     with psycopg.connect(pg_cluster.admin_dsn) as conn:
         rows = conn.execute(
-            sql.SQL("SELECT version, name, sha256 FROM {}.schema_migrations").format(
+            sql.SQL("SELECT version, name, sha256 FROM {}.schema_migrations ORDER BY version").format(
                 sql.Identifier(pg_schema)
             )
         ).fetchall()
-    m = migrations()[0]
-    assert rows == [(1, "001_audit_log.sql", m.sha256)]
+    first, second = migrations()
+    assert rows == [
+        (1, "001_audit_log.sql", first.sha256),
+        (2, "002_archive_anchor.sql", second.sha256),
+    ]
 
 
 def test_migrate_refuses_the_owner_as_runtime_role(pg_cluster: PgCluster, pg_schema: str) -> None:
@@ -175,7 +178,8 @@ def test_check_role_refuses_the_owner(pg_cluster: PgCluster, pg_schema: str) -> 
     assert _refusal(pg_cluster.owner_dsn, pg_schema) == (
         f"audit store (postgresql): runtime role {pg_cluster.owner!r} owns the audit table (or is a member "
         "of its owner role); owns the audit schema (or is a member of its owner role); holds UPDATE on "
-        "the audit table; holds DELETE on the audit table; holds TRUNCATE on the audit table" + ADVICE
+        "the audit table; holds DELETE on the audit table; holds TRUNCATE on the audit table; "
+        "may write the archive anchor (archiving is the owner's job)" + ADVICE
     )
 
 
@@ -187,7 +191,7 @@ def test_check_role_refuses_a_superuser(pg_cluster: PgCluster, pg_schema: str) -
         f"audit store (postgresql): runtime role {row[0]!r} is a superuser; has BYPASSRLS; owns the audit "
         "table (or is a member of its owner role); owns the audit schema (or is a member of its owner "
         "role); holds UPDATE on the audit table; holds DELETE on the audit table; holds TRUNCATE on the "
-        "audit table" + ADVICE
+        "audit table; may write the archive anchor (archiving is the owner's job)" + ADVICE
     )
 
 
@@ -222,6 +226,12 @@ def test_check_role_refuses_a_superuser(pg_cluster: PgCluster, pg_schema: str) -
             id="trigger-disabled",
         ),
         pytest.param(
+            "GRANT UPDATE ON {a} TO {r}",
+            "REVOKE UPDATE ON {a} FROM {r}",
+            "may write the archive anchor (archiving is the owner's job)",
+            id="anchor-update",
+        ),
+        pytest.param(
             "ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY",
             "ALTER TABLE {t} FORCE ROW LEVEL SECURITY",
             "the table does not FORCE ROW LEVEL SECURITY",
@@ -235,6 +245,7 @@ def test_check_role_refuses_a_widened_runtime_role(
     """Each widening found at start-up; the same role starts again once it is undone."""
     names = {
         "t": sql.SQL("{}.audit_log").format(sql.Identifier(pg_schema)),
+        "a": sql.SQL("{}.audit_anchor").format(sql.Identifier(pg_schema)),
         "r": sql.Identifier(pg_cluster.writer),
     }
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:

@@ -57,7 +57,7 @@ def test_synchronous_full_and_wal_are_in_force(store: SqliteAuditStore, db_path:
     assert store.synchronous() == 2
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_in_memory_database_is_refused_because_wal_is_required() -> None:
@@ -88,14 +88,14 @@ APPEND_ONLY_ATTEMPTS = [
     ),
     pytest.param(
         "INSERT INTO audit_log SELECT 100, 'forged-id', ts, record_type, request_id, tenant, action, "
-        "canon, prev_hash, entry_hash FROM audit_log WHERE seq = 3",
+        "canon, prev_hash, entry_hash, writer FROM audit_log WHERE seq = 3",
         id="gap-insert",
     ),
     pytest.param(
         # Next seq, but the record_id of seq 1: REPLACE would evict seq 1 through UNIQUE(record_id)
         # without firing the DELETE trigger.
         "INSERT OR REPLACE INTO audit_log SELECT 4, record_id, ts, record_type, request_id, tenant, "
-        "action, canon, prev_hash, entry_hash FROM audit_log WHERE seq = 1",
+        "action, canon, prev_hash, entry_hash, writer FROM audit_log WHERE seq = 1",
         id="replace-via-record-id",
     ),
     pytest.param(

@@ -66,8 +66,8 @@ def swap_rows(a: int, b: int) -> Mutation:
     def m(conn: sqlite3.Connection) -> None:
         ra, rb = _row(conn, a), _row(conn, b)
         conn.execute("DELETE FROM audit_log WHERE seq IN (?, ?)", (a, b))
-        conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?)", [a, *rb[1:]])
-        conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?)", [b, *ra[1:]])
+        conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?,?)", [a, *rb[1:]])
+        conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?,?)", [b, *ra[1:]])
 
     return m
 
@@ -91,8 +91,8 @@ def forge_insert(after: int, *, valid_hash: bool) -> Mutation:
         canon = canonical(record)
         digest = entry_hash(prev, canon) if valid_hash else b"\x11" * 32
         conn.execute(
-            "INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (seq, "forged-id", record["ts"], "admin", "forged", None, None, canon, prev, digest),
+            "INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (seq, "forged-id", record["ts"], "admin", "forged", None, None, canon, prev, digest, None),
         )
 
     return m

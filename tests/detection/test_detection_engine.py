@@ -28,7 +28,7 @@ def test_clinical_note_exact_findings(engine: DetectionEngine) -> None:
         ("PERSON", 4, 16, "Alice Morgan", "SpacyRecognizer"),
         ("MEDICAL_RECORD_NUMBER", 38, 46, "00482913", "phi:MEDICAL_RECORD_NUMBER"),
         ("US_SSN", 64, 75, "536-90-4399", "UsSsnRecognizer"),
-        ("PHONE_NUMBER", 82, 94, "212-555-0187", "PhoneRecognizer"),
+        ("PHONE_NUMBER", 82, 94, "212-555-0187", "phi:PHONE_NUMBER"),
         ("EMAIL_ADDRESS", 104, 128, "alice.morgan@example.com", "OfflineEmailRecognizer"),
     ]
     assert engine.categories(f.entity_type for f in findings) == ["PHI", "PII"]

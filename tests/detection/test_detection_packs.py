@@ -42,9 +42,14 @@ def test_pack_example_does_not_match(engine: DetectionEngine, entity: str, text:
 
 
 def test_bundled_packs_are_discovered_without_the_class_mapping() -> None:
-    assert [p.name for p in discover_packs(DETECTORS)] == ["national_ids.yaml", "pci.yaml", "phi.yaml"]
-    assert [p.name for p in PACKS] == ["national_ids", "pci", "phi"]
-    assert [s.entity for s in PACKS[2].detectors][:6] == [
+    assert [p.name for p in discover_packs(DETECTORS)] == [
+        "credentials.yaml",
+        "national_ids.yaml",
+        "pci.yaml",
+        "phi.yaml",
+    ]
+    assert [p.name for p in PACKS] == ["credentials", "national_ids", "pci", "phi"]
+    assert [s.entity for s in PACKS[3].detectors][:6] == [
         "MEDICAL_RECORD_NUMBER",
         "NPI",
         "HEALTH_PLAN_ID",
@@ -55,11 +60,9 @@ def test_bundled_packs_are_discovered_without_the_class_mapping() -> None:
 
 
 def test_pack_version_is_version_plus_file_hash(engine: DetectionEngine) -> None:
-    digests = {
-        n: hashlib.sha256((DETECTORS / f"{n}.yaml").read_bytes()).hexdigest()
-        for n in ("phi", "national_ids", "pci")
-    }
-    assert engine.pack_versions == {n: f"2026.11.1+{d[:12]}" for n, d in digests.items()}
+    versions = {"credentials": "2026.11.1", "national_ids": "2026.11.2", "pci": "2026.11.2", "phi": "2026.11.1"}
+    digests = {n: hashlib.sha256((DETECTORS / f"{n}.yaml").read_bytes()).hexdigest() for n in versions}
+    assert engine.pack_versions == {n: f"{versions[n]}+{d[:12]}" for n, d in digests.items()}
 
 
 GOOD_DETECTOR = """\

@@ -20,15 +20,13 @@ from types import TracebackType
 from typing import Any
 
 import pytest
-import uvicorn
 
 from privacy_router.app import create_app
 from privacy_router.auth.keys import hash_key
 from privacy_router.config import load_settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.gateway import Gateway
-from privacy_router.serving import uvicorn_config
-from privacy_router.testing import free_port
+from privacy_router.testing import ServerThread
 
 CLIENT_KEY = "client-key-0f3c9a"
 BACKEND_KEY = "sk-backend-own-7d21"
@@ -145,36 +143,13 @@ def _http(status: int, ctype: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-class GatewayServer:
+class GatewayServer(ServerThread):
     """The in-process gateway on a real socket, with uvicorn configured by serving.uvicorn_config
     (exactly what ``privacy-router serve`` uses)."""
 
     def __init__(self, gw: Gateway, app: Any = None) -> None:
         self.gw = gw
-        self.port = free_port()
-        app = app if app is not None else create_app(gw)
-        config: uvicorn.Config = uvicorn_config(app, gw.settings.server, port=self.port)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> GatewayServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        super().__init__(app if app is not None else create_app(gw), server=gw.settings.server)
 
 
 def gateway_settings(tmp: Path, onprem_url: str, external_url: str, **server: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.hardening.conftest import CLIENT_KEY, Harness
 
@@ -54,6 +55,11 @@ def head(extra: list[str], *, length: int | None = None, chunked: bool = False) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def rejected(reason: str) -> float:
+    """privacy_router_rejected_total{reason} as Prometheus would scrape it."""
+    return REGISTRY.get_sample_value("privacy_router_rejected_total", {"reason": reason}) or 0.0
+
+
 def chat_ok(h: Harness) -> int:
     r = httpx.post(
         f"{h.url}/v1/chat/completions",
@@ -75,9 +81,11 @@ def test_oversized_head_gets_431_in_openai_shape_and_is_not_forwarded(
     harness: Harness, extra: list[str]
 ) -> None:
     before = len(harness.external.posts()) + len(harness.onprem.posts())
+    rejected_before = rejected("headers_too_large")
     body = CLEAN_BODY.encode()
     status, payload, head_bytes = status_and_json(raw_exchange(harness, head(extra, length=len(body)) + body))
     assert status == 431
+    assert rejected("headers_too_large") == rejected_before + 1
     assert payload == {
         "error": {
             "message": "request header fields too large",
@@ -92,8 +100,10 @@ def test_oversized_head_gets_431_in_openai_shape_and_is_not_forwarded(
 
 def test_declared_length_above_limit_gets_413_before_the_body_is_read(harness: Harness) -> None:
     # Only the head is sent: the 413 must come without the server waiting for 1 MiB of body.
+    rejected_before = rejected("payload_too_large")
     status, payload, _ = status_and_json(raw_exchange(harness, head([], length=1024 * 1024)))
     assert (status, payload["error"]["code"]) == (413, "payload_too_large")  # type: ignore[index]
+    assert rejected("payload_too_large") == rejected_before + 1
 
 
 def test_chunked_body_above_limit_gets_413(harness: Harness) -> None:
@@ -128,6 +138,7 @@ def trickle_head(h: Harness, closed: list[bool]) -> None:
 
 def test_slowloris_heads_are_cut_off_and_other_traffic_is_served(harness: Harness) -> None:
     results: list[bool] = []
+    rejected_before = rejected("header_timeout")
     threads = [threading.Thread(target=trickle_head, args=(harness, results)) for _ in range(20)]
     for t in threads:
         t.start()
@@ -138,10 +149,12 @@ def test_slowloris_heads_are_cut_off_and_other_traffic_is_served(harness: Harnes
     assert served == [200, 200, 200]
     # Every trickling connection was closed by the server before its head was complete.
     assert results == [True] * 20
+    assert rejected("header_timeout") >= rejected_before + 20
 
 
 def test_slow_body_gets_408_and_the_connection_is_closed(harness: Harness) -> None:
     body = CLEAN_BODY.encode()
+    rejected_before = rejected("request_timeout")
     with socket.create_connection(("127.0.0.1", harness.server.port), timeout=30) as s:
         s.sendall(head([], length=len(body)))
         received = b""
@@ -169,3 +182,4 @@ def test_slow_body_gets_408_and_the_connection_is_closed(harness: Harness) -> No
     status, payload, head_bytes = status_and_json(received)
     assert (status, payload["error"]["code"]) == (408, "request_timeout")  # type: ignore[index]
     assert b"connection: close" in head_bytes
+    assert rejected("request_timeout") == rejected_before + 1

@@ -18,7 +18,7 @@ def test_policy_test_passes_on_default_policy() -> None:
     result = runner.invoke(app, ["test"])
     assert result.exit_code == 0
     assert "PASS privacy_router_test.test_phi_routes_onprem" in result.output
-    assert result.output.rstrip().splitlines()[-1] == "37 passed, 0 failed"
+    assert result.output.rstrip().splitlines()[-1] == "39 passed, 0 failed"
 
 
 def test_policy_test_fails_with_exit_1(tmp_path: Path) -> None:
@@ -28,6 +28,18 @@ def test_policy_test_fails_with_exit_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "FAIL p_test.test_x: undefined" in result.output
     assert result.output.rstrip().splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_policy_test_coverage_prints_the_lines_never_reached(tmp_path: Path) -> None:
+    write_policy(tmp_path, "package p\n\nimport rego.v1\n\nx := 1\n\ny := 2\n")
+    (tmp_path / "p_test.rego").write_text("package p_test\n\nimport rego.v1\n\ntest_x if data.p.x == 1\n")
+    result = runner.invoke(app, ["test", "--coverage", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-3:] == [
+        "coverage: 50.0% of policy lines reached by the tests",
+        "  not reached: p.rego: 7",
+        "1 passed, 0 failed",
+    ]
 
 
 def test_policy_eval_prints_decision(tmp_path: Path) -> None:

@@ -50,6 +50,12 @@ def policy_copy(tmp_path: Path, failure_action: str = "block", name: str = "poli
         'failure_action := "block"', f'failure_action := "{failure_action}"'
     )
     failure.write_text(text, "utf-8")
+    # The policy's own tests assert the shipped "block"; they are run at start-up, so they change too.
+    failure_test = root / "privacy_router" / "failure_test.rego"
+    test_text = failure_test.read_text("utf-8").replace('"block"', f'"{failure_action}"')
+    failure_test.write_text(
+        test_text.replace("test_failure_action_is_block", "test_failure_action_is_set"), "utf-8"
+    )
     return root
 
 

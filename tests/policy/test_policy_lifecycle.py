@@ -12,8 +12,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from privacy_router.errors import ConfigError
+from privacy_router.policy import lifecycle
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
 from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
+from privacy_router.policy.regotest import RegoTestReport
 from privacy_router.types import Decision
 
 from .conftest import make_input
@@ -91,6 +93,35 @@ def test_a_policy_whose_own_tests_fail_never_replaces_the_working_one(root: Path
         "1 policy test(s) failed: privacy_router_test.test_action",
     )
     assert engine.evaluate(make_input()).action == "onprem"
+
+
+def test_start_up_runs_the_policys_own_tests_and_refuses_a_failing_policy(tmp_path: Path) -> None:
+    """No working policy to keep at start-up: a failing suite stops the start (so /readyz never says
+    ready), naming the failing test."""
+    write(tmp_path, "external", test_action="block")
+    with pytest.raises(ConfigError) as info:
+        ReloadingPolicyEngine(tmp_path)
+    assert info.value.message == "1 policy test(s) failed: privacy_router_test.test_action"
+
+
+def test_start_up_refuses_a_policy_whose_tests_do_not_compile(tmp_path: Path) -> None:
+    write(tmp_path, "onprem")
+    (tmp_path / "p_test.rego").write_text("package privacy_router_test\n\ntest_x if {\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"failed to load: p_test\.rego: this is unclosed"):
+        ReloadingPolicyEngine(tmp_path)
+
+
+def test_a_suite_that_passed_is_not_run_again_for_the_same_files(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ReloadingPolicyEngine(root)  # runs the suite: passes
+    calls: list[Path] = []
+    monkeypatch.setattr(lifecycle, "run_tests", lambda r: calls.append(r) or RegoTestReport())
+    ReloadingPolicyEngine(root)
+    assert calls == []
+    write(root, "onprem", revision="r-changed")  # any changed file: tested again
+    ReloadingPolicyEngine(root)
+    assert calls == [root]
 
 
 def test_a_policy_declaring_an_external_failure_action_is_refused(root: Path) -> None:

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from privacy_router.audit.merkle import inclusion_proof, leaf_hash, root, verify_inclusion
+from privacy_router.ui import verify_job
 from privacy_router.ui.routes import CSP
 from privacy_router.ui.session import COOKIE
 from tests.api.test_audit_api import CLIENT_A, COMPLIANCE, SENSITIVE_VALUES, Recorded, audit_queries
@@ -167,7 +170,7 @@ def test_full_verification_from_the_integrity_page(page: Any, recorded: Recorded
     page.goto(f"{recorded.url}/ui/integrity")
     rows = sum(1 for _ in recorded.gw.audit.iter_rows())
     page.click("[data-testid=verify-button]")
-    page.wait_for_url(f"{recorded.url}/ui/integrity")
+    page.wait_for_selector("[data-testid=head-hash]")  # the job ran, the page script reloaded the page
     assert page.text_content("[data-testid=verify-status]") == f"Intact: {rows} records verified"
     head = next(iter(recorded.gw.audit.iter_rows(rows))).entry_hash.hex()
     assert page.text_content("[data-testid=head-hash]") == head
@@ -189,7 +192,48 @@ def test_full_verification_from_the_integrity_page(page: Any, recorded: Recorded
             "status": "another log: verify it where it is stored",
         },
     }
+    (writer,) = [w.writer for w in recorded.gw.audit.writer_status()]  # one gateway wrote this log
+    shown = page.eval_on_selector_all(
+        "[data-testid=writers] tr[data-writer]",
+        "rows => rows.map(r => [r.dataset.writer, r.querySelector('[data-col=records]').textContent,"
+        " r.querySelector('[data-col=status]').textContent])",
+    )
+    # As read inside the verification: before its own audit_query record was appended.
+    assert shown == [[writer, str(rows), f"intact: its {rows} records (seq 1 to {rows}) verified"]]
+    assert len(shown) == 1  # one gateway wrote this log
     shot(page, "integrity.png")
+
+
+def test_the_full_verification_shows_its_progress_while_it_runs(
+    page: Any, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slowed to 0.1 s a record, the job's percentage climbs on the page (polled JSON, no reload)."""
+
+    def slow_rows(store: Any, start: int) -> Iterator[Any]:
+        for row in store.iter_rows(start):
+            time.sleep(0.1)
+            yield row
+
+    monkeypatch.setattr(verify_job, "rows_of", slow_rows)
+    sign_in(page, recorded)
+    page.goto(f"{recorded.url}/ui/integrity")
+    page.click("[data-testid=verify-button]")
+    page.wait_for_selector("[data-testid=verify-bar]")
+    seen: list[int] = []
+    for _ in range(2000):
+        try:
+            text = page.text_content("[data-testid=verify-percent]", timeout=2000) or ""
+        except PlaywrightError:  # gone: the script reloaded the page with the result
+            break
+        if text.endswith("%") and (not seen or int(text[:-1]) != seen[-1]):
+            seen.append(int(text[:-1]))
+            if len(seen) == 3:
+                shot(page, "integrity-progress.png")
+        page.wait_for_timeout(50)
+    page.wait_for_selector("[data-testid=head-hash]")
+    assert seen == sorted(seen) and len(seen) >= 3, seen  # several distinct, rising percentages
+    assert all(0 <= p < 100 for p in seen)
+    assert page.text_content("[data-testid=verify-status]").startswith("Intact: ")
 
 
 def row_hash(rec: Recorded, seq: int) -> str:
@@ -329,3 +373,48 @@ def test_signed_out_pages_redirect_to_sign_in(recorded: Recorded) -> None:
     for path in ("/ui/overview", "/ui/records", "/ui/export?format=csv"):
         r = httpx.get(recorded.url + path, cookies={COOKIE: "not-a-session"})
         assert (r.status_code, r.headers["location"]) == (303, "/ui/login"), path
+
+
+def _csrf(rec: Recorded, sid: str) -> str:
+    page = httpx.get(f"{rec.url}/ui/integrity", cookies={COOKIE: sid})
+    return page.text.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_the_verification_job_reports_progress_as_json_and_is_audited(recorded: Recorded) -> None:
+    sid = _session_cookie(recorded)
+    before = len(audit_queries(recorded))
+    r = httpx.post(
+        f"{recorded.url}/ui/integrity/verify",
+        data={"csrf": _csrf(recorded, sid)},
+        cookies={COOKIE: sid},
+        headers={"origin": recorded.url},
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/ui/integrity?job=")
+    job_id = r.headers["location"].split("job=")[1]
+    deadline = time.monotonic() + 60
+    progress = httpx.get(f"{recorded.url}/ui/integrity/verify/{job_id}", cookies={COOKIE: sid}).json()
+    while progress["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        progress = httpx.get(f"{recorded.url}/ui/integrity/verify/{job_id}", cookies={COOKIE: sid}).json()
+    verified = [q for q in audit_queries(recorded)[before:] if q["operation"] == "ui.verify"]
+    assert len(verified) == 1
+    assert progress == {
+        "id": job_id,
+        "state": "done",
+        "percent": 100,
+        "checked": verified[0]["rows"],
+        "total": verified[0]["rows"],
+        "error": None,
+    }
+
+
+def test_the_progress_endpoint_needs_a_session_and_a_known_job(recorded: Recorded) -> None:
+    r = httpx.get(f"{recorded.url}/ui/integrity/verify/abc", cookies={COOKIE: "not-a-session"})
+    assert (r.status_code, r.json(), r.headers["content-security-policy"]) == (
+        401,
+        {"error": "not signed in"},
+        CSP,
+    )
+    sid = _session_cookie(recorded)
+    r = httpx.get(f"{recorded.url}/ui/integrity/verify/abc", cookies={COOKIE: sid})
+    assert (r.status_code, r.json()) == (404, {"error": "no such verification"})

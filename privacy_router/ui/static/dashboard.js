@@ -1,6 +1,8 @@
 // The dashboard's only script (served from /ui/static, so CSP script-src 'self' holds; no inline code).
-// Draws the charts from the data-chart attribute the server rendered, and shows that a full
-// verification is running while its form is submitted.
+// Draws the charts from the data-chart attribute the server rendered, shows that a full
+// verification is being started while its form is submitted, and follows a running verification:
+// polls its progress (JSON) and updates the bar and the percentage, then reloads the page for the
+// result.
 "use strict";
 
 // Fixed colours per route, inside the premises first (on-prem, scrubbed, external, blocked).
@@ -52,7 +54,42 @@ function busyForms() {
   }
 }
 
+const POLL_MS = 250;
+
+function followVerification() {
+  const bar = document.querySelector("progress[data-poll]");
+  if (!bar) {
+    return;
+  }
+  const percent = document.querySelector("[data-testid=verify-percent]");
+  const checked = document.querySelector("[data-testid=verify-checked]");
+  const poll = async () => {
+    let job;
+    try {
+      const response = await fetch(bar.dataset.poll, { credentials: "same-origin", cache: "no-store" });
+      if (!response.ok) {
+        window.location.assign("/ui/integrity");
+        return;
+      }
+      job = await response.json();
+    } catch {
+      window.setTimeout(poll, POLL_MS * 4); // the gateway is busy or restarting: try again later
+      return;
+    }
+    bar.value = job.percent;
+    percent.textContent = `${job.percent}%`;
+    checked.textContent = String(job.checked);
+    if (job.state === "running") {
+      window.setTimeout(poll, POLL_MS);
+    } else {
+      window.location.assign(`/ui/integrity?job=${encodeURIComponent(job.id)}`);
+    }
+  };
+  window.setTimeout(poll, POLL_MS);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   drawCharts();
   busyForms();
+  followVerification();
 });

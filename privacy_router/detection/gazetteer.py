@@ -1,0 +1,290 @@
+"""Names of people and organisations that the small spaCy model misses, found by rules and name lists.
+
+HIPAA Safe Harbor identifier (A), "names" (45 CFR 164.514(b)(2)(i)(A)). en_core_web_sm finds about
+two thirds of the person names in short chat-like text; what it misses is mostly a given name on its
+own ("my kid Lukas"), a name in a list ("Gaetane, Hannah and Derek"), a name after a label ("Name:
+Sieda Batukayev", "Directed By: Leena O Sasi") or a name written again later in the same text. The
+rules here are those signals, each a general property of English text, not of any dataset:
+
+* a courtesy title before capitalised words ("Dr. Cindy Holinka", "Mrs. Yudina");
+* a label or a kinship word before capitalised words ("patient:", "called", "my son");
+* a given name from the US Census Bureau's 1990 name frequency lists (shipped in the ``names``
+  package), capitalised, with the capitalised surname or initial that follows it;
+* a list of two or more capitalised single words joined by commas and "and", one of which is a
+  given name or a surname from those lists ("Monjeau, Graves and Reed");
+* in lower-cased text, a given name from the lists followed by another word ("patricia desrosiers");
+* every later occurrence of a word that is part of a name already found in the text (spaCy's
+  PERSON entities included).
+
+A name-list hit that is also an everyday English word ("Will", "May", "Grant", "Hope") or the name
+in an eponym ("Graves' disease", "Parkinson's") is not taken on the list alone.
+
+Organisations: a legal-form or institution suffix ("Inc", "Ltd", "GmbH", "Hospital", "Partners"),
+three capitalised surnames joined as a firm name ("Davis, Reynolds and Williamson"), or a
+capitalised name in an employment or company phrase ("spent a year at X", "X is a ... company",
+"the X office").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import names as census_names
+import regex
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+
+def _words(text: str) -> frozenset[str]:
+    """A word list written as one space-separated string."""
+    return frozenset(text.split())
+
+
+PERSON = "PERSON"
+ORGANIZATION = "ORGANIZATION"
+NAME = "NameRecognizer"
+SCORE = 0.55
+# The most frequent US surnames (US Census 1990 covers 90% of the population with 88,799 names;
+# the first 20,000 cover about 80%). The rarer ones are mostly everyday words or very rare names.
+SURNAME_LIMIT = 20000
+
+# Everyday English words (and a few drug and place words) that are also given names or surnames
+# in the census lists: a capitalised one may start a sentence or a heading, so the list alone does
+# not make it a name.
+COMMON_WORDS = _words(
+    "will may june april august grant hope faith joy grace mark bill frank rose iris ivy ruby pearl "
+    "max dawn art guy jack max sunny summer autumn winter spring sky star angel bliss love precious "
+    "honey candy crystal amber jade jasmine daisy lily violet hazel holly heather olive ginger ray "
+    "rich chase hunter gray grey brown white green black young long short little small strong price "
+    "cash king prince duke earl major page bishop pope church cross hill wood woods stone rock lake "
+    "field fields bridge ford banks bank rivers river park parks hall wall gates bell case cook baker "
+    "miller smith taylor carter mason porter fisher walker turner parker ward marshall sharp best "
+    "good love wise bright bold hardy may will can don dean chance trust sage rain storm dusty rusty "
+    "sandy misty penny destiny harmony melody serenity patience charity constance prudence verity "
+    "unity liberty justice royal sterling lane drew rod nick pat sue val van wade ward west north "
+    "south east christian chance cliff clay dale dell glen heath moss reed rush shelby stanley "
+    "virginia georgia carolina dakota florida jordan chad israel india china paris london victoria "
+    "austin houston dallas denver phoenix orlando lincoln kent devon chester warren troy sydney "
+    "florence eugene marion charlotte adelaide allegra aleve lasix norman french english irish scott "
+    "welsh german dutch swiss roman tuesday wednesday thursday friday saturday sunday monday january "
+    "february march july september october november december doctor nurse patient mother father "
+    "sister brother son daughter wife husband baby child children mom dad aunt uncle grandma grandpa "
+    "god lord jesus christ allah buddha devil wisdom discipline justice mercy"
+)
+# Surnames that name a disease, a sign or a procedure ("Graves' disease", "Parkinson's").
+_EPONYM_FOLLOWER = regex.compile(
+    r"\A(?:['’]s?)?\s+(?i:disease|syndrome|sign|test|maneuver|manoeuvre|procedure|score|scale"
+    r"|criteria|palsy|catheter|position|reflex|law|rule|classification|fracture|tumou?r|lymphoma"
+    r"|sarcoma|ulcer|operation|stain|node|equation|formula|index|method|technique|effect)\b"
+)
+TITLES = r"(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame|rev|fr|sr|sra|srta|herr|frau|mme|mlle)"
+# Field labels and relations after which a capitalised word is a person's name.
+LABELS = (
+    r"(?:name|full\s+name|first\s+name|last\s+name|surname|patient|pt|client|customer|member|contact"
+    r"|attn|attention|directed\s+by|written\s+by|signed|dear|called|named|nicknamed|goes\s+by"
+    r"|calls\s+me|call\s+me|speak\s+(?:to|with)|ask\s+for|talk\s+to"
+    r"|(?:my|our|his|her|their)\s+(?:kid|son|daughter|child|wife|husband|partner|mother|mom|mum"
+    r"|father|dad|brother|sister|friend|boss|colleague|neighbou?r|grandson|granddaughter|cousin"
+    r"|nephew|niece|aunt|uncle|grandmother|grandfather|fianc[eé]e?|boyfriend|girlfriend))"
+)
+ORG_SUFFIXES = (
+    r"inc|incorporated|llc|l\.l\.c|ltd|limited|corp|corporation|co|company|gmbh|ag|sa|s\.a|bv|nv|plc"
+    r"|llp|lp|group|holdings|technologies|technology|partners|markets|bank|hospital|clinic|university"
+    r"|college|institute|foundation|associates|software|systems|solutions|labs|laboratories"
+    r"|insurance|agency|services|consulting|capital|ventures|pharmaceuticals|pharma|health|healthcare"
+    r"|medical\s+center|medical\s+centre|motors|industries|enterprises|media|networks|bioscience"
+)
+ORG_NOUNS = (
+    r"company|bank|firm|organi[sz]ation|corporation|business|start-?up|non-?profit|charity|agency"
+    r"|provider|insurer|manufacturer|retailer|brand|platform|employer|consultancy|enterprise"
+)
+
+_CAP = r"\p{Lu}[\p{L}\p{M}'’]*(?:-\p{Lu}[\p{L}\p{M}'’]*)?"  # "Reyes-Villalobos", "O'Neil", "McConnan"
+_INITIAL = r"\p{Lu}\.?"
+_NAME_TAIL = rf"(?:[ \t]+(?:{_INITIAL}(?=[ \t])|{_CAP})){{0,3}}"
+
+_TITLED = regex.compile(rf"\b(?i:{TITLES})\.?[ \t]+(?P<n>{_CAP}{_NAME_TAIL})")
+_LABELLED = regex.compile(rf"\b(?i:{LABELS})\b[ \t]*[:,\-?]?[ \t]*[\"'“‘]?(?P<n>{_CAP}{_NAME_TAIL})")
+_CAPWORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}'’-]){_CAP}")
+_LIST = regex.compile(rf"(?<![\p{{L}}-])(?:{_CAP}[ \t]*,[ \t]*)+{_CAP},?[ \t]+(?:and|&)[ \t]+{_CAP}\b")
+# A word before "@" or "[at]" is an e-mail user name (the e-mail detectors report the address).
+_EMAIL_USER = regex.compile(r"\s*(?:@|[\[(]at[\])])")
+_LOWER_WORD = regex.compile(r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{Ll}\p{M}'’-]*")
+_ORG_SUFFIXED = regex.compile(
+    rf"(?<![\p{{L}}-])(?:{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+(?i:{ORG_SUFFIXES})\b\.?(?!\p{{L}})"
+)
+_ORG_FIRM = regex.compile(rf"(?<![\p{{L}}-]){_CAP},[ \t]+{_CAP},?[ \t]+(?:and|&)[ \t]+{_CAP}\b")
+_ORG_CONTEXT = regex.compile(
+    rf"\b(?:(?i:works?|worked|working|employed|interned|intern|year|years|job|position|role|career)"
+    rf"[ \t]+(?:at|for|with)|(?i:joined|became|is[ \t]+from|are[ \t]+from|at[ \t]+the))[ \t]+"
+    rf"(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})"
+    rf"|(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?:is|was)[ \t]+an?[ \t]+(?:[\p{{L}}-]+[ \t]+){{0,6}}?(?i:{ORG_NOUNS})\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+    rf"|\b(?i:the|our|their|a)[ \t]+(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?i:office|offices|website|headquarters|team|staff|store)\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+)
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> tuple[frozenset[str], frozenset[str]]:
+    """(given names, surnames), lower-cased, from the census files of the ``names`` package."""
+
+    def read(path: str, limit: int | None = None) -> Iterator[str]:
+        with Path(path).open(encoding="ascii") as handle:
+            for number, line in enumerate(handle):
+                if limit is not None and number >= limit:
+                    return
+                word = line.split(maxsplit=1)[0] if line.strip() else ""
+                if word:
+                    yield word.lower()
+
+    given = frozenset(
+        w
+        for key in ("first:male", "first:female")
+        for w in read(census_names.FILES[key])
+        if w not in _FUNCTION
+    )
+    surnames = frozenset(w for w in read(census_names.FILES["last"], SURNAME_LIMIT) if w not in _FUNCTION)
+    return given, surnames
+
+
+def _is_name_word(
+    word: str, given: frozenset[str], surnames: frozenset[str], *, given_only: bool = False
+) -> bool:
+    folded = word.casefold()
+    if folded in COMMON_WORDS:
+        return False
+    return folded in given or (not given_only and folded in surnames)
+
+
+def _eponym(text: str, end: int) -> bool:
+    return _EPONYM_FOLLOWER.match(text[end : end + 40]) is not None
+
+
+def _strip_common_tail(text: str, start: int, end: int) -> int:
+    """Drop trailing words of a name run that are everyday words ("Derek Will" -> "Derek")."""
+    words = list(regex.finditer(r"\S+", text[start:end]))
+    while len(words) > 1 and words[-1].group().casefold().strip(".") in COMMON_WORDS:
+        words.pop()
+    return start + int(words[-1].end())
+
+
+def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list[tuple[int, int, str]]:
+    """(start, end, PERSON | ORGANIZATION) spans; ``entities`` are spaCy's, to propagate names from."""
+    given, surnames = name_lists()
+    found: list[tuple[int, int, str]] = []
+    lower_doc = not any(c.isupper() for c in text)
+    if lower_doc:
+        words = list(_LOWER_WORD.finditer(text))
+        for i, m in enumerate(words):
+            word = m.group()
+            if _EMAIL_USER.match(text, m.end()) is None and (
+                len(word) > 2
+                and word not in _FUNCTION
+                and _is_name_word(word, given, surnames, given_only=True)
+            ):
+                # Lower case carries no name signal: a given name counts only with a surname after it.
+                nxt = words[i + 1] if i + 1 < len(words) else None
+                if (
+                    nxt is not None
+                    and text[m.end() : nxt.start()].strip() == ""
+                    and _is_name_word(nxt.group(), given, surnames)
+                ):
+                    found.append((m.start(), nxt.end(), PERSON))
+    # In all-capitals text ("CAN I SPEAK TO A REAL PERSON?") capitals say nothing: titles only.
+    upper_doc = not any(c.islower() for c in text)
+    # After a title or a label a capitalised everyday word is a name too ("prefers to be called
+    # 'Sunny'", "Dr. Hope"); only eponyms ("Dr. Parkinson's disease") are left out.
+    for pattern in (_TITLED,) if upper_doc else (_TITLED, _LABELLED):
+        for m in pattern.finditer(text):
+            start, end = m.span("n")
+            acronym = text[start:end].isupper() and end - start <= 4  # "Patient MRN 0048", "Dr. ER"
+            if not acronym and not _eponym(text, end):
+                found.append((start, _strip_common_tail(text, start, end), PERSON))
+    for m in () if upper_doc else _CAPWORD.finditer(text):
+        if _is_name_word(m.group(), given, surnames, given_only=True) and not _eponym(text, m.end()):
+            tail = regex.match(_NAME_TAIL, text[m.end() : m.end() + 80])
+            end = m.end() + (tail.end() if tail else 0)
+            found.append((m.start(), _strip_common_tail(text, m.start(), end), PERSON))
+    for m in _LIST.finditer(text):
+        members = _CAPWORD.findall(m.group())
+        if any(_is_name_word(w, given, surnames) for w in members):
+            for w in _CAPWORD.finditer(m.group()):
+                found.append((m.start() + w.start(), m.start() + w.end(), PERSON))
+    for pattern in (_ORG_SUFFIXED, _ORG_FIRM):
+        for m in pattern.finditer(text):
+            found.append((m.start(), m.end(), ORGANIZATION))
+    for m in _ORG_CONTEXT.finditer(text):
+        for group in ("n",):
+            for start, end in m.spans(group):
+                if start >= 0 and text[start:end].casefold() not in COMMON_WORDS:
+                    found.append((start, end, ORGANIZATION))
+    found += _propagate(text, [*found, *entities])
+    return found
+
+
+_FUNCTION = _words(
+    "and or but to at in on for with the of is are was were be i you he she we they it my your his "
+    "her our their a an from by after before please me us them this that there here when if so as not"
+)
+
+
+def _propagate(text: str, spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Later (and earlier) occurrences of the words of the person names already found."""
+    words = {
+        w
+        for start, end, kind in spans
+        if kind == PERSON
+        for w in regex.findall(r"[\p{L}\p{M}'’-]{3,}", text[start:end])
+        if w.casefold() not in COMMON_WORDS and w.casefold() not in _FUNCTION and w[0].isupper()
+    }
+    if not words:
+        return []
+    pattern = regex.compile(
+        r"(?<![\p{L}\p{M}'’-])(?:"
+        + "|".join(regex.escape(w) for w in sorted(words, key=len, reverse=True))
+        + r")(?![\p{L}\p{M}])"
+    )
+    return [(m.start(), m.end(), PERSON) for m in pattern.finditer(text)]
+
+
+class NameRecognizer(EntityRecognizer):
+    """Presidio recognizer for the PERSON and ORGANIZATION rules above (reads spaCy's entities)."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=[PERSON, ORGANIZATION], name=NAME, supported_language="en")
+
+    def load(self) -> None:
+        name_lists()  # read the census files at start-up, not on the first request
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        spacy_people = [
+            (e.start_char, e.end_char, PERSON)
+            for e in (nlp_artifacts.entities if nlp_artifacts is not None else [])
+            if e.label_ in ("PERSON", "PER")
+        ]
+        out: list[RecognizerResult] = []
+        for start, end, kind in find_names(text, spacy_people):
+            if kind in entities and end > start:
+                out.append(
+                    RecognizerResult(
+                        kind,
+                        start,
+                        end,
+                        SCORE,
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: NAME,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        },
+                    )
+                )
+        return out
+
+
+def not_a_person(text: str, start: int, end: int) -> bool:
+    """True for a PERSON finding that is an eponym ("Graves' disease") or a lower-case everyday
+    word ("the max dose"): spaCy's small model tags both as names in clinical questions."""
+    surface = text[start:end]
+    return _eponym(text, end) or (surface.islower() and surface.casefold() in COMMON_WORDS)

@@ -1,0 +1,18 @@
+"""The engine's own recognizers that are code rather than pack data: the one place that lists them.
+
+Pack detectors (``detectors/*.yaml``) are single patterns with context words. What a pattern cannot
+express lives here, one module each: whole address blocks (``address.py``); person and organisation
+names from rules and the census name lists (``gazetteer.py``).
+"""
+
+from __future__ import annotations
+
+from presidio_analyzer import EntityRecognizer
+
+from privacy_router.detection.address import AddressRecognizer
+from privacy_router.detection.gazetteer import NameRecognizer
+
+
+def extra_recognizers() -> list[EntityRecognizer]:
+    """Fresh instances of the code recognizers, registered next to Presidio's and the packs'."""
+    return [AddressRecognizer(), NameRecognizer()]

@@ -1,0 +1,1 @@
+"""Reports computed from the audit log and the configuration (``privacy-router report ...``)."""

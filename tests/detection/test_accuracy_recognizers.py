@@ -1,0 +1,139 @@
+"""The code recognizers for recall (address blocks, names): must-match and must-not-match tables,
+and clinical questions without identifiers that must stay clean through the whole engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from privacy_router.detection.address import find_addresses
+from privacy_router.detection.engine import DetectionEngine
+from privacy_router.detection.gazetteer import find_names
+
+# (id, text, the exact address block expected). Written for these tests, not taken from a dataset.
+ADDRESSES = [
+    (
+        "us-street-unit-city-zip",
+        "Ship it to 4417 Old Kettle Rd Apt 3B, Fresno, CA 93726 please",
+        "4417 Old Kettle Rd Apt 3B, Fresno, CA 93726",
+    ),
+    (
+        "nordic-number-after",
+        "Her address: 812 Vesterbrogade 41, København V",
+        "812 Vesterbrogade 41, København V",
+    ),
+    ("german-suffix", "Sie wohnt in der Lindenstrasse 12", "Lindenstrasse 12"),
+    (
+        "polish-prefix-block",
+        "Wysłać do ul. Ogrodowa 7\nKraków\nPoland 30-001",
+        "ul. Ogrodowa 7\nKraków\nPoland 30-001",
+    ),
+    ("french-number-first", "She lives at 14 rue des Lilas, Lyon", "14 rue des Lilas, Lyon"),
+    (
+        "multi-line-block",
+        "Jan Novak\n77 Harbour View Terrace\n Suite 12\n WELLINGTON\n New Zealand 6011",
+        "77 Harbour View Terrace\n Suite 12\n WELLINGTON\n New Zealand 6011",
+    ),
+    ("po-box", "Mail goes to P.O. Box 5521, Tulsa, OK 74101.", "P.O. Box 5521, Tulsa, OK 74101"),
+    ("military", "USNS Mercy\nFPO AP 96677", "USNS Mercy\nFPO AP 96677"),
+    (
+        "intersection",
+        "Meet at the corner of Elm Street and 5th Avenue.",
+        "the corner of Elm Street and 5th Avenue",
+    ),
+    ("sentence-end-stops", "I live at 9 Baker Street, London. Please call me.", "9 Baker Street, London."),
+    (
+        "lower-case-chat",
+        "i moved to 22 maple grove rd, springfield last week",
+        "22 maple grove rd, springfield",
+    ),
+]
+
+NOT_ADDRESSES = [
+    ("dose", "Take 2 Tylenol 500 mg tablets every 6 hours"),
+    ("metformin", "What is the max dose of metformin for a 70 kg adult with CKD stage 3?"),
+    ("schedule", "Week 3 Day 5 of the protocol starts on 2025-03-01"),
+    ("diabetes-type", "Is Type 2 diabetes reversible with diet alone?"),
+    ("year-range", "Between 1990 and 2000 the rate fell by 12%"),
+    ("lab-value", "HbA1c 7.2 and LDL 130 after 12 weeks"),
+    ("placeholder", "The corner of {street_name} and {street_name}"),
+]
+
+
+@pytest.mark.parametrize(("text", "block"), [row[1:] for row in ADDRESSES], ids=[row[0] for row in ADDRESSES])
+def test_address_block_is_found_whole(text: str, block: str) -> None:
+    assert [text[s:e].rstrip(" ,\n") for s, e in find_addresses(text)] == [block]
+
+
+@pytest.mark.parametrize("text", [row[1] for row in NOT_ADDRESSES], ids=[row[0] for row in NOT_ADDRESSES])
+def test_text_without_address_has_no_block(text: str) -> None:
+    assert find_addresses(text) == []
+
+
+NAMES = [
+    ("given-name-alone", "Please remove my kid Lukas from the plan", {("Lukas", "PERSON")}),
+    ("title", "Dr. Cindy Holinka will see you", {("Cindy Holinka", "PERSON")}),
+    ("label", "Name: Sieda Batukayev", {("Sieda Batukayev", "PERSON")}),
+    (
+        "list-with-known-name",
+        "Founded by Monjeau, Graves and Reed.",
+        {("Monjeau", "PERSON"), ("Graves", "PERSON"), ("Reed", "PERSON")},
+    ),
+    ("lower-case-name", "follow up with patricia moore next month", {("patricia moore", "PERSON")}),
+    (
+        "org-suffix",
+        "She works for Streetcred Software Inc. now",
+        {("Streetcred Software Inc.", "ORGANIZATION")},
+    ),
+    ("org-phrase", "Persint is a German investment bank", {("Persint", "ORGANIZATION")}),
+]
+
+NOT_NAMES = [
+    ("eponym", "Is Graves' disease treated with methimazole?"),
+    ("common-words", "Will May bring Hope and Grace to the clinic?"),
+    ("all-caps", "CAN I SPEAK TO A REAL PERSON?"),
+    ("metformin", "What is the max dose of metformin for a 70 kg adult with CKD stage 3?"),
+    ("drug-question", "Should warfarin be held before a colonoscopy?"),
+    ("lower-case-words", "the latest numbers -- can you check this for me?"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [row[1:] for row in NAMES], ids=[row[0] for row in NAMES])
+def test_name_rules_find_people_and_organisations(text: str, expected: set[tuple[str, str]]) -> None:
+    assert {(text[s:e], kind) for s, e, kind in find_names(text)} >= expected
+
+
+def test_a_name_found_once_is_found_again_later() -> None:
+    text = "Nurse Aantje Mourik called; tell Aantje to call back"
+    spacy_person = [(6, 19, "PERSON")]
+    assert {(text[s:e], k) for s, e, k in find_names(text, spacy_person)} == {
+        ("Aantje", "PERSON"),
+        ("Mourik", "PERSON"),
+    }
+
+
+@pytest.mark.parametrize("text", [row[1] for row in NOT_NAMES], ids=[row[0] for row in NOT_NAMES])
+def test_name_rules_leave_plain_words_alone(text: str) -> None:
+    assert find_names(text) == []
+
+
+CLEAN_QUESTIONS = [
+    "What is the max dose of metformin for a 70 kg adult with CKD stage 3?",
+    "Is Type 2 diabetes reversible with diet alone?",
+    "Take 2 tablets by mouth twice daily for 10 days: is that right for amoxicillin?",
+    "What are the first-line treatments for Graves' disease?",
+    "How should I taper prednisone after a 5 day course?",
+    "Will a patient with Parkinson's disease tolerate levodopa at 100 mg three times a day?",
+]
+
+
+@pytest.mark.parametrize("text", CLEAN_QUESTIONS)
+def test_clinical_question_without_identifiers_stays_clean(engine: DetectionEngine, text: str) -> None:
+    assert engine.analyze([text]) == [[]]
+
+
+def test_engine_reports_whole_address_block_and_names(engine: DetectionEngine) -> None:
+    text = "Billing address: Ana Dias\n    31401 ul. Słowicza 10 Apt. 360\n   Wrocław\n    53-320"
+    findings = engine.analyze([text])[0]
+    kinds = {(text[f.start : f.end], f.entity_type) for f in findings}
+    assert ("31401 ul. Słowicza 10 Apt. 360\n   Wrocław\n    53-320", "STREET_ADDRESS") in kinds
+    assert any(kind == "PERSON" and "Ana Dias" in value for value, kind in kinds)
