@@ -37,6 +37,9 @@ class ServerSettings(_Strict):
     # Load shedding: a request that finds this many others already waiting for (or in) detection is
     # refused at once with 503 + Retry-After instead of queueing behind them; None = never shed.
     max_pending_detections: int | None = Field(default=64, ge=1)
+    # ...and when even the fastest detection of the last second took longer than this (a standing
+    # queue, CoDel-style; admission.py), new requests are shed until one is fast again. None = off.
+    detection_queue_target_s: float | None = Field(default=1.0, gt=0)
     upstream_timeout_s: float = Field(default=120.0, gt=0)
     upstream_connect_timeout_s: float = Field(default=5.0, gt=0)
     # Hostile-client limits (threats.md 4.4). h11 only caps a head that is still incomplete, so a

@@ -67,7 +67,11 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.auth = Authenticator.from_settings(self.settings)
-        self.admission = Admission(self.settings.server.max_pending_detections)
+        self.admission = Admission(
+            self.settings.server.max_pending_detections,
+            target_s=self.settings.server.detection_queue_target_s,
+            parallelism=max(1, self.settings.detection.workers),
+        )
         d = self.settings.detection
         self.cache = FindingsCache(d.cache_entries, d.cache_bytes) if d.cache_entries > 0 else None
         self.fingerprint = engine_fingerprint(

@@ -186,6 +186,7 @@ async def detect(ctx: RequestContext) -> None:
             # Detector failure means "sensitive": the policy sees status != ok (fail closed).
             status = "error"
     elapsed = time.perf_counter() - t0
+    ctx.gw.admission.observe(elapsed)
     ctx.timings_ms["detect"] = elapsed * 1000
     metrics.STEP_SECONDS.labels(step="detect").observe(elapsed)
     if status != "ok":

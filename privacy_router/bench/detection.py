@@ -43,9 +43,7 @@ def stock_detect(spacy_model: str) -> Detect:
     return detect
 
 
-def timed(
-    detect: Detect, requests: Sequence[Sequence[Doc]]
-) -> tuple[list[float], list[float], list[Spans]]:
+def timed(detect: Detect, requests: Sequence[Sequence[Doc]]) -> tuple[list[float], list[float], list[Spans]]:
     """Wall and CPU milliseconds per request, and the spans found per text (in request order)."""
     detect([d.text for d in requests[0]])  # warm-up: first-call allocations are not the steady state
     wall: list[float] = []

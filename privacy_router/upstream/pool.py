@@ -10,7 +10,8 @@ least one replica is admitted. Inside the pool:
 - **ejection**: a replica whose requests failed ``eject_after_failures`` times in a row (connection
   error, timeout, 5xx answer) is out for ``cooldown_s``; it is admitted again once the cool-down is
   over AND its last health check passed (probes go on while it is out). A success resets the count;
-  a failure right after re-admission ejects it again at once;
+  a failure right after re-admission ejects it again at once. The last admitted replica is never
+  ejected (a pool of one is taken out only by its health check);
 - **failover**: a request that failed on one replica before any answer byte came back is sent to
   the next best replica, up to ``max_attempts`` replicas. With no other replica left, only a dropped
   connection is retried on the same replica (the keep-alive race: the replica closed an idle
@@ -122,8 +123,14 @@ class Pool:
 
     def _failed(self, replica: Replica) -> None:
         replica.failures += 1
-        if replica.failures >= self._pool.eject_after_failures:
-            replica.ejected_until = self._clock() + self._pool.cooldown_s
+        now = self._clock()
+        # Never eject the last admitted replica: ejection moves load to the others, and with none
+        # left it would turn one request's 5xx into an outage of the whole backend for cooldown_s
+        # (Envoy's outlier detection has the same floor). Whether a backend is down at all is the
+        # health monitor's call.
+        others = any(r.admitted(now) for r in self.replicas if r is not replica)
+        if replica.failures >= self._pool.eject_after_failures and others:
+            replica.ejected_until = now + self._pool.cooldown_s
             EJECTIONS.labels(backend=self.name).inc()
             log.warning(
                 "replica_ejected", backend=self.name, replica=replica.index, failures=replica.failures

@@ -29,6 +29,7 @@ def test_alert_rules_cover_what_issue_9_asks_for() -> None:
         "PrivacyRouterChainCheckpointFailed": "page",
         "PrivacyRouterChainCheckpointStale": "page",
         "PrivacyRouterDetectorSlow": "ticket",
+        "PrivacyRouterShedding": "ticket",
         "PrivacyRouterUpstreamErrors": "page",
         "PrivacyRouterReplicasDown": "page",
     }

@@ -12,7 +12,7 @@ from privacy_router.upstream.commands import simulate_upstream
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--flavor", "bedrock"], "use one of vllm, openai, anthropic"),
+        (["--flavor", "sagemaker"], "use one of vllm, openai, anthropic"),
         (["--fault", "zap:1"], "unknown fault 'zap:1'"),
         (["--port", "0"], "greater than or equal to 1"),
     ],

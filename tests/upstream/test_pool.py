@@ -177,22 +177,39 @@ async def test_ejection_after_consecutive_failures_then_readmission_after_cooldo
 async def test_a_failure_right_after_readmission_ejects_again_at_once(
     sims: tuple[RunningSimulator, RunningSimulator], client: httpx.AsyncClient
 ) -> None:
-    a, _ = sims
+    a, b = sims
     clock = Clock()
     a.set_fault("fail:503,health:200")
-    pool = make_pool([a.url], client, clock, eject_after_failures=2, cooldown_s=5)
+    pool = make_pool([a.url, b.url], client, clock, eject_after_failures=2, cooldown_s=5, max_attempts=1)
     await pool.health()
-    for _ in range(2):
-        assert (await pool.send("/chat/completions", CHAT, request_id="r")).status == 503
-    assert pool.healthy is False
-    with pytest.raises(UpstreamError) as err:
+    failing = pool.replicas[0]
+    for _ in range(4):  # balanced over both: two of them fail on a
         await pool.send("/chat/completions", CHAT, request_id="r")
-    assert (err.value.status_code, err.value.code) == (503, "upstream_unavailable")
-    assert len(posts(a)) == 2  # refused without sending
+    assert not failing.admitted(clock.now)
+    sent_to_a = len(posts(a))
+    for _ in range(3):  # nothing reaches the ejected replica
+        assert (await pool.send("/chat/completions", CHAT, request_id="r")).status == 200
+    assert len(posts(a)) == sent_to_a
     clock.now += 6
+    assert failing.admitted(clock.now)
+    while len(posts(a)) == sent_to_a:  # the next request a gets fails once: out again at once
+        await pool.send("/chat/completions", CHAT, request_id="r")
+    assert not failing.admitted(clock.now)
+
+
+async def test_the_last_admitted_replica_is_never_ejected(
+    sims: tuple[RunningSimulator, RunningSimulator], client: httpx.AsyncClient
+) -> None:
+    """A pool of one answering 503: each request gets the 503, but the backend stays in service (an
+    outlier ejection would turn one request's error into an outage); only health checks take it out."""
+    a, _ = sims
+    a.set_fault("fail:503,health:200")
+    pool = make_pool([a.url], client, Clock(), eject_after_failures=2, cooldown_s=5)
+    await pool.health()
+    for _ in range(4):
+        assert (await pool.send("/chat/completions", CHAT, request_id="r")).status == 503
     assert pool.healthy is True
-    assert (await pool.send("/chat/completions", CHAT, request_id="r")).status == 503
-    assert pool.healthy is False
+    assert len(posts(a)) == 4
 
 
 async def test_pool_is_healthy_while_any_replica_is(
