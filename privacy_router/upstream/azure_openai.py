@@ -76,7 +76,8 @@ class AzureOpenAIBackend(OpenAICompatBackend):
     def _adapt(self, status: int, payload: JSONBody, sent: dict[str, Any]) -> JSONBody:
         if status < 400 or not isinstance(payload, dict):
             return payload
-        err = payload.get("error") if isinstance(payload.get("error"), dict) else payload
+        inner = payload.get("error")
+        err: dict[str, Any] = inner if isinstance(inner, dict) else payload
         message = err.get("message")
         code = err.get("code", payload.get("statusCode"))
         return openai_error(

@@ -221,7 +221,12 @@ class ConverseEvents:
             use = (payload.get("start") or {}).get("toolUse")
             if not isinstance(use, dict):
                 return b""
-            block = {"type": "tool_use", "id": use.get("toolUseId"), "name": use.get("name"), "input": {}}
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": use.get("toolUseId"),
+                "name": use.get("name"),
+                "input": {},
+            }
             data = {"type": "content_block_start", "index": index, "content_block": block}
             return anthropic_event("content_block_start", data)
         if event == "contentBlockDelta":

@@ -329,7 +329,7 @@ def error_body(
     return {"error": {"message": message, "type": etype, "param": param, "code": code}}
 
 
-def _stream_error_event(flavor: str) -> dict[str, Any]:
+def _stream_error_event(flavor: str) -> Any:
     if flavor == "vllm":
         # V33 chat_completion/serving.py:503-507 (§1.5).
         return error_body("vllm", 500, "Internal server error")
