@@ -45,18 +45,19 @@ from privacy_router.audit.base import (
     WriterStatus,
     checked_record,
     format_ts,
-    index_columns,
     new_record_id,
 )
-from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
 from privacy_router.audit.store import (
     ANCHOR_COLUMNS,
     BATCH,
     COLUMNS,
+    WRITER_STATUS_SQL,
     anchor_row,
+    linked_row,
     stored_row,
     verify_live,
     writer_id,
+    writer_status_row,
 )
 from privacy_router.audit.verify import VerifyReport
 from privacy_router.errors import AuditWriteError
@@ -389,33 +390,20 @@ class PostgresAuditStore:
                 head = conn.execute(
                     sql.SQL("SELECT seq, entry_hash FROM {} ORDER BY seq DESC LIMIT 1").format(self._table)
                 ).fetchone()
-                seq, prev = (int(head[0]) + 1, bytes(head[1])) if head else (1, GENESIS_HASH)
-                full = {**body, "seq": seq, "ts": format_ts(self._clock()), "record_id": record_id}
-                try:
-                    canon = canonical(full)
-                except ValueError as exc:
-                    raise AuditWriteError(f"audit record rejected: {exc}") from None
-                digest = entry_hash(prev, canon)
-                record_type, request_id, tenant, action = index_columns(full)
+                values, receipt = linked_row(
+                    body,
+                    record_id,
+                    (int(head[0]), bytes(head[1])) if head else None,
+                    format_ts(self._clock()),
+                    self._writer,
+                )
                 conn.execute(
                     sql.SQL("INSERT INTO {} ({}, writer) VALUES ({})").format(
                         self._table, sql.SQL(COLUMNS), sql.SQL(", ").join([sql.Placeholder()] * 11)
                     ),
-                    [
-                        seq,
-                        record_id,
-                        full["ts"],
-                        record_type,
-                        request_id,
-                        tenant,
-                        action,
-                        canon,
-                        prev,
-                        digest,
-                        self._writer,
-                    ],
+                    values,
                 )
-        return Receipt(seq=seq, record_id=record_id, entry_hash=digest.hex())
+        return receipt
 
     def check_writable(self) -> None:
         """A round trip plus the INSERT privilege, without writing (readiness)."""
@@ -515,13 +503,8 @@ class PostgresAuditStore:
         with self._lock:
             conn = self._connection()
             with self._translate("read"):
-                rows = conn.execute(
-                    sql.SQL(
-                        "SELECT COALESCE(writer, ''), count(*), min(seq), max(seq), max(ts) FROM {} "
-                        "GROUP BY COALESCE(writer, '') ORDER BY max(seq)"
-                    ).format(self._table)
-                ).fetchall()
-        return [WriterStatus(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
+                rows = conn.execute(sql.SQL(WRITER_STATUS_SQL).format(self._table)).fetchall()
+        return [writer_status_row(r) for r in rows]
 
     def close(self) -> None:
         with self._lock:

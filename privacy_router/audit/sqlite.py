@@ -35,19 +35,21 @@ from privacy_router.audit.base import (
     WriterStatus,
     checked_record,
     format_ts,
-    index_columns,
     new_record_id,
 )
-from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
+from privacy_router.audit.canonical import GENESIS_HASH
 from privacy_router.audit.store import (
     ANCHOR_COLUMNS,
     BATCH,
     COLUMNS,
+    WRITER_STATUS_SQL,
     anchor_row,
+    linked_row,
     require_ok,
     stored_row,
     verify_live,
     writer_id,
+    writer_status_row,
 )
 from privacy_router.audit.verify import VerifyReport
 from privacy_router.errors import AuditWriteError
@@ -185,29 +187,10 @@ class SqliteAuditStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             head = conn.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-            full = {**body, "seq": seq, "ts": format_ts(self._clock()), "record_id": record_id}
-            try:
-                canon = canonical(full)
-            except ValueError as exc:
-                raise AuditWriteError(f"audit record rejected: {exc}") from None
-            digest = entry_hash(prev, canon)
-            record_type, request_id, tenant, action = index_columns(full)
+            values, receipt = linked_row(body, record_id, head, format_ts(self._clock()), self._writer)
             conn.execute(
                 f"INSERT INTO audit_log ({COLUMNS}, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 (constant)
-                (
-                    seq,
-                    record_id,
-                    full["ts"],
-                    record_type,
-                    request_id,
-                    tenant,
-                    action,
-                    canon,
-                    prev,
-                    digest,
-                    self._writer,
-                ),
+                values,
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -215,7 +198,7 @@ class SqliteAuditStore:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             raise
-        return Receipt(seq=seq, record_id=record_id, entry_hash=digest.hex())
+        return receipt
 
     def check_writable(self) -> None:
         with self._lock:
@@ -305,11 +288,8 @@ class SqliteAuditStore:
         with self._lock:
             self._ensure_open()
             with self._translate("read"):
-                rows = self._conn.execute(
-                    "SELECT COALESCE(writer, ''), count(*), min(seq), max(seq), max(ts) FROM audit_log "
-                    "GROUP BY COALESCE(writer, '') ORDER BY max(seq)"
-                ).fetchall()
-        return [WriterStatus(r[0], int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
+                rows = self._conn.execute(WRITER_STATUS_SQL.format("audit_log")).fetchall()
+        return [writer_status_row(r) for r in rows]
 
     def integrity_check(self) -> str | None:
         """``None`` when ``PRAGMA integrity_check`` says ok, else its first message."""

@@ -1,5 +1,6 @@
-"""Glue both stores share (sqlite.py, postgresql.py): turning a selected row into a ``StoredRow``,
-verifying the live chain from its anchor, refusing a store that does not verify, and the writer id.
+"""Glue both stores share (sqlite.py, postgresql.py): linking a new record to the chain's head,
+turning a selected row into a ``StoredRow``, verifying the live chain from its anchor, refusing a
+store that does not verify, and the writer id and per-writer summary.
 
 The column order of ``COLUMNS`` is the one ``stored_row`` reads; both stores select exactly it.
 """
@@ -11,7 +12,8 @@ import socket
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from privacy_router.audit.base import Anchor, StoredRow
+from privacy_router.audit.base import Anchor, Receipt, StoredRow, WriterStatus, index_columns
+from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
 from privacy_router.audit.verify import VerifyReport, verify
 from privacy_router.errors import AuditWriteError
 
@@ -22,6 +24,24 @@ BATCH = 500
 ANCHOR_COLUMNS = "seq, entry_hash, merkle, checkpoint, archive"
 # Environment variable naming this process in the ``writer`` column (default: the host name).
 WRITER_ENV = "PRIVACY_ROUTER_AUDIT_WRITER_ID"
+
+
+def linked_row(
+    body: dict[str, Any], record_id: str, head: tuple[int, bytes] | None, ts: str, writer: str
+) -> tuple[list[Any], Receipt]:
+    """The new row for ``body`` (a ``checked_record``) linked to ``head``, the chain's last
+    ``(seq, entry_hash)`` (``None``: empty chain), as the values of ``COLUMNS`` then ``writer``, and
+    its receipt. The store calls this while it holds the chain's write lock."""
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    full = {**body, "seq": seq, "ts": ts, "record_id": record_id}
+    try:
+        canon = canonical(full)
+    except ValueError as exc:
+        raise AuditWriteError(f"audit record rejected: {exc}") from None
+    digest = entry_hash(prev, canon)
+    record_type, request_id, tenant, action = index_columns(full)
+    values = [seq, record_id, ts, record_type, request_id, tenant, action, canon, prev, digest, writer]
+    return values, Receipt(seq=seq, record_id=record_id, entry_hash=digest.hex())
 
 
 def stored_row(r: Sequence[Any]) -> StoredRow:
@@ -45,6 +65,18 @@ def anchor_row(r: Sequence[Any] | None) -> Anchor | None:
     if r is None:
         return None
     return Anchor(seq=int(r[0]), entry_hash=bytes(r[1]), merkle=bytes(r[2]), checkpoint=r[3], archive=r[4])
+
+
+# Per writer, what it appended to the live log (both stores, table name filled in).
+WRITER_STATUS_SQL = (
+    "SELECT COALESCE(writer, ''), count(*), min(seq), max(seq), max(ts) FROM {} "
+    "GROUP BY COALESCE(writer, '') ORDER BY max(seq)"
+)
+
+
+def writer_status_row(r: Sequence[Any]) -> WriterStatus:
+    """A row selected by ``WRITER_STATUS_SQL``."""
+    return WriterStatus(r[0], int(r[1]), int(r[2]), int(r[3]), r[4])
 
 
 def writer_id() -> str:

@@ -277,7 +277,8 @@ def build_report(
     )
 
 
-def _usd(x: float) -> str:
+def usd(x: float) -> str:
+    """A dollar amount as the report prints it (the dashboard too): cents from $1, else 6 decimals."""
     return f"${x:,.2f}" if abs(x) >= 1 or x == 0 else f"${x:.6f}"
 
 
@@ -301,9 +302,9 @@ def crossover(lines: tuple[Line, ...], prices: Mapping[str, BackendPrice], days:
     steps = [
         f"observed: {served:,} served requests in {days:.2f} days = {daily:,.1f} requests/day; "
         f"external share f = {ext_requests:,} / {served:,} = {f:.3f}",
-        f"API cost per external request c = {_usd(api_spend)} / {ext_requests:,} = {_usd(c)}; "
+        f"API cost per external request c = {usd(api_spend)} / {ext_requests:,} = {usd(c)}; "
         f"tokens per external request t = {ext_tokens:,} / {ext_requests:,} = {t:,.0f}",
-        f"today's on-prem cost F = {_usd(fixed)}/day",
+        f"today's on-prem cost F = {usd(fixed)}/day",
     ]
 
     def result(unit: BackendPrice | None, u: float, k: float, volume: float | None) -> Crossover:
@@ -321,20 +322,20 @@ def crossover(lines: tuple[Line, ...], prices: Mapping[str, BackendPrice], days:
     u = pricing.hourly_usd * HOURS_PER_DAY
     k = pricing.capacity_tokens_per_s * SECONDS_PER_DAY
     steps.append(
-        f"on-prem unit {unit.name}: U = {_usd(pricing.hourly_usd)}/h x 24 h = {_usd(u)}/day, "
+        f"on-prem unit {unit.name}: U = {usd(pricing.hourly_usd)}/h x 24 h = {usd(u)}/day, "
         f"K = {pricing.capacity_tokens_per_s:,.0f} tokens/s x 86,400 s = {k:,.0f} tokens/day"
     )
     if ext_requests == 0 or c <= 0:
         steps.append("no external spend to move on-prem: no crossover")
         return result(unit, u, k, None)
     m = u * t / k
-    steps.append(f"on-prem cost per moved request at full load m = U x t / K = {_usd(m)}")
+    steps.append(f"on-prem cost per moved request at full load m = U x t / K = {usd(m)}")
     if c < m:
-        steps.append(f"c = {_usd(c)} < m: at this mix on-prem is never cheaper than the API")
+        steps.append(f"c = {usd(c)} < m: at this mix on-prem is never cheaper than the API")
         return result(unit, u, k, None)
     volume = u / (f * c)
     steps.append(
-        f"crossover V* = U / (f x c) = {_usd(u)} / ({f:.3f} x {_usd(c)}) = {volume:,.0f} requests/day; "
+        f"crossover V* = U / (f x c) = {usd(u)} / ({f:.3f} x {usd(c)}) = {volume:,.0f} requests/day; "
         f"observed {daily:,.1f}/day is {'above' if daily > volume else 'below'} it"
     )
     return result(unit, u, k, volume)
@@ -354,10 +355,10 @@ def render_text(report: EconomicsReport) -> list[str]:
         f"{'API spend':>12} {'on-prem cost':>13} {'per 1k req':>12}",
     ]
     for x in (*report.lines, report.totals):
-        per_1k = _usd(x.cost_per_1k_requests) if x.cost_per_1k_requests is not None else "-"
+        per_1k = usd(x.cost_per_1k_requests) if x.cost_per_1k_requests is not None else "-"
         out.append(
             f"{x.route:<18} {x.backend:<16} {x.requests:>9,} {x.input_tokens:>12,} {x.output_tokens:>12,} "
-            f"{_usd(x.api_spend):>12} {_usd(x.onprem_cost):>13} {per_1k:>12}"
+            f"{usd(x.api_spend):>12} {usd(x.onprem_cost):>13} {per_1k:>12}"
         )
     out.append("")
     share = report.onprem_share

@@ -5,6 +5,7 @@
     GET  /ui/records       filterable, paginated table;  GET /ui/records/{id}  one record and its chain links
     GET  /ui/integrity     last verification;  POST /ui/integrity/verify  runs a full verification
     GET  /ui/policy        which policy revision decided when
+    GET  /ui/economics     cost per route and backend, on-prem share, crossover (report/economics.py)
     GET  /ui/export        CSV / JSONL of the current filter (streamed)
     GET  /ui/static/...    the stylesheet, the page script and the vendored Chart.js
 
@@ -52,6 +53,7 @@ from privacy_router.api.audit import (
     record_detail,
     record_query,
 )
+from privacy_router.audit.base import Anchor
 from privacy_router.audit.checkpoints import CheckpointError
 from privacy_router.audit.factory import default_origin
 from privacy_router.audit.query import RecordFilter, policy_timeline, record_stats, search_records
@@ -65,10 +67,15 @@ from privacy_router.errors import (
     Unauthorized,
 )
 from privacy_router.gateway import Gateway
+from privacy_router.report.commands import economics_report
+from privacy_router.report.economics import EconomicsReport, chart_range, usd
 from privacy_router.types import ACTIONS, Principal
 from privacy_router.ui.evidence import (
     CheckpointView,
     InclusionView,
+    anchor_of,
+    archive_name,
+    archived_record,
     chain_status,
     inclusion,
     latest_checkpoints,
@@ -141,6 +148,7 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.globals.update(route_labels=ROUTE_LABELS, routes=ROUTES, chart_js_version=CHART_JS_VERSION)
+_env.filters["usd"] = usd
 
 # Static files: a fixed allow-list read once, so no request path ever reaches the filesystem.
 _STATIC_TYPES = {
@@ -533,9 +541,11 @@ async def record(request: Request, session: Session, principal: Principal) -> Re
     record_id = request.path_params["record_id"]
     gw = _gateway(request)
 
-    def work() -> tuple[dict[str, Any] | None, InclusionView | str | None]:
+    def work() -> tuple[dict[str, Any] | None, InclusionView | str | None, Anchor | None, bool]:
         detail = record_detail(gw.audit, record_id) if _is_uuid(record_id) else None
-        proof = _proof(gw, int(detail["record"]["seq"])) if detail is not None else None
+        anchor = anchor_of(gw.audit)
+        archived = detail is None and anchor is not None and archived_record(gw.audit, anchor, record_id)
+        proof = _proof(gw, int(detail["record"]["seq"]), anchor) if detail is not None else None
         record_query(
             gw.audit,
             principal,
@@ -545,15 +555,33 @@ async def record(request: Request, session: Session, principal: Principal) -> Re
             rows=0 if detail is None else 1,
             record_id=record_id if detail is not None else None,
         )
-        return detail, proof
+        return detail, proof, anchor, archived
 
-    detail, proof = await run_in_threadpool(work)
+    detail, proof, anchor, archived = await run_in_threadpool(work)
+    if archived and anchor is not None:
+        return render(
+            request,
+            "record_archived.html",
+            **_base(session, principal),
+            record_id=record_id,
+            anchor=anchor,
+            archive=archive_name(anchor),
+        )
     if detail is None:
         raise NotFound("no audit record with this id")
     rec = detail["record"]
     chain = detail["chain"]
+    # The first live record after an archive links to the anchor: the archive's last record.
+    first_live = chain["previous"] is None and anchor is not None and rec["seq"] == anchor.seq + 1
+    anchor_link = anchor if first_live else None
+    if chain["previous"] is not None:
+        previous_ok = chain["previous"]["entry_hash"] == rec["prev_hash"]
+    elif anchor_link is not None:
+        previous_ok = anchor_link.entry_hash.hex() == rec["prev_hash"]
+    else:
+        previous_ok = True  # seq 1 links to the genesis hash (verify.py checks it)
     links = {
-        "previous": chain["previous"] is None or chain["previous"]["entry_hash"] == rec["prev_hash"],
+        "previous": previous_ok,
         "next": chain["next"] is None or chain["next"]["prev_hash"] == rec["entry_hash"],
     }
     fields = {k: v for k, v in rec.items() if k not in ("entry_hash", "prev_hash")}
@@ -565,15 +593,18 @@ async def record(request: Request, session: Session, principal: Principal) -> Re
         row=_row(rec),
         chain=chain,
         links=links,
+        anchor=anchor_link,
+        archive=archive_name(anchor_link) if anchor_link is not None else None,
         proof=proof if isinstance(proof, InclusionView) else None,
         proof_note=proof if isinstance(proof, str) else None,
         fields_json=json.dumps(fields, indent=2, sort_keys=True, ensure_ascii=False),
     )
 
 
-def _proof(gw: Gateway, seq: int) -> InclusionView | str | None:
+def _proof(gw: Gateway, seq: int, anchor: Anchor | None) -> InclusionView | str | None:
     """The record's inclusion proof against this log's last checkpoint, or why there is none
-    (None: checkpoints are not configured). Reads the log up to the checkpoint (proofs.py)."""
+    (None: checkpoints are not configured). Reads the live log up to the checkpoint (proofs.py);
+    after an archive, from the anchor on (evidence.py)."""
     if gw.settings.audit.checkpoint_dir is None:
         return None
     _, own = _checkpoints(gw)
@@ -583,9 +614,12 @@ def _proof(gw: Gateway, seq: int) -> InclusionView | str | None:
     if verifier is None:
         return "no signing key is configured, so the checkpoint cannot be checked"
     if seq > own.size:
-        return f"not yet covered: the last checkpoint covers records 1 to {own.size}"
+        note = f"not yet covered: the last checkpoint covers records 1 to {own.size}"
+        if anchor is not None and own.size <= anchor.seq:
+            note += f", all archived (records 1 to {anchor.seq} are in {archive_name(anchor)})"
+        return note
     try:
-        return inclusion(gw.audit.iter_rows(), own, verifier, seq)
+        return inclusion(gw.audit, own, verifier, seq)
     except CheckpointError as exc:
         return f"no proof: {exc.message}"
 
@@ -642,7 +676,7 @@ async def integrity_verify(request: Request, session: Session, principal: Princi
         report = full_verification(store, job)
         views, _ = _checkpoints(gw)
         own = default_origin(gw.settings.audit)
-        statuses = {v.origin: chain_status(v, store.iter_rows, own) for v in views}
+        statuses = {v.origin: chain_status(v, store, own) for v in views}
         writers = writer_verdicts(writer_rows(store), report)
         record_query(store, principal, surface="ui", operation="ui.verify", filters={}, rows=report.records)
         result = {
@@ -697,6 +731,58 @@ async def policy(request: Request, session: Session, principal: Principal) -> Re
         shadow_dir=_gateway(request).settings.policy.shadow_dir,
         loaded=_gateway(request).policy.info,
     )
+
+
+ECONOMICS_POINTS = 50  # points per cost line on the economics chart
+
+
+@router.get("/economics")
+@signed_in
+async def economics(request: Request, session: Session, principal: Principal) -> Response:
+    """``privacy-router report economics`` for the date range: the same function computes it
+    (report/commands.py ``economics_report``), audited as ``ui.economics`` with the CLI's row count."""
+    gw = _gateway(request)
+    dates = {k: request.query_params.get(k, "") for k in ("from", "to")}
+    flt, values = ui_filter(dates, default_days=DEFAULT_DAYS)
+    since, until = flt.since, flt.until  # parse_filter refused until <= since
+    if since is None or until is None:
+        raise BadRequest("give both 'from' and 'to' (or neither for the last 7 days)", param="from")
+
+    def work() -> tuple[EconomicsReport, int]:
+        report = economics_report(gw.audit, gw.settings, since, until)
+        return report, report.totals.requests + report.blocked
+
+    report: EconomicsReport = await _audited(request, principal, "ui.economics", flt, work)
+    return render(
+        request,
+        "economics.html",
+        **_base(session, principal, values),
+        report=report,
+        chart_json=json.dumps(_cost_chart(report), separators=(",", ":")),
+    )
+
+
+def _cost_chart(report: EconomicsReport) -> dict[str, Any]:
+    """Daily cost of each option against daily volume, as ``write_chart`` draws it for the CLI."""
+    cross = report.crossover
+    top = chart_range(cross)
+    xs = [top * i / ECONOMICS_POINTS for i in range(ECONOMICS_POINTS + 1)]
+    series = [
+        {"label": "hybrid at the observed mix", "points": [[x, cross.hybrid_cost(x)] for x in xs]},
+    ]
+    if cross.unit is not None:
+        series.append(
+            {
+                "label": f"external share moved on-prem ({cross.unit})",
+                "points": [[x, cross.onprem_cost(x)] for x in xs],
+            }
+        )
+    # Points on the hybrid line: today's volume, and where the two lines cross.
+    marks = [(f"observed {cross.daily_requests:,.0f}/day", cross.daily_requests)]
+    if cross.volume is not None:
+        marks.append((f"crossover {cross.volume:,.0f}/day", cross.volume))
+    marks_json = [{"label": label, "x": x, "y": cross.hybrid_cost(x)} for label, x in marks]
+    return {"kind": "cost", "series": series, "marks": marks_json}
 
 
 @router.get("/export")

@@ -355,7 +355,8 @@ def _session_cookie(rec: Recorded) -> str:
 
 def test_every_page_carries_the_strict_csp(recorded: Recorded) -> None:
     sid = _session_cookie(recorded)
-    for path in ("/ui/login", "/ui/overview", "/ui/records", "/ui/integrity", "/ui/policy", "/ui/export"):
+    pages = ("/ui/login", "/ui/overview", "/ui/records", "/ui/integrity", "/ui/policy", "/ui/economics")
+    for path in (*pages, "/ui/export"):
         r = httpx.get(recorded.url + path, cookies={COOKIE: sid})
         assert (r.status_code, r.headers["content-security-policy"]) == (200, CSP), path
         assert "<script>" not in r.text and " style=" not in r.text and "onclick" not in r.text

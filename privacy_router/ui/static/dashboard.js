@@ -1,8 +1,8 @@
 // The dashboard's only script (served from /ui/static, so CSP script-src 'self' holds; no inline code).
-// Draws the charts from the data-chart attribute the server rendered, shows that a full
-// verification is being started while its form is submitted, and follows a running verification:
-// polls its progress (JSON) and updates the bar and the percentage, then reloads the page for the
-// result.
+// Draws the charts from the data-chart attribute the server rendered (requests per day, and the
+// economics page's cost lines), shows that a full verification is being started while its form is
+// submitted, and follows a running verification: polls its progress (JSON) and updates the bar and
+// the percentage, then reloads the page for the result.
 "use strict";
 
 // Fixed colours per route, inside the premises first (on-prem, scrubbed, external, blocked).
@@ -19,6 +19,10 @@ function drawCharts() {
   }
   for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
     const spec = JSON.parse(canvas.dataset.chart);
+    if (spec.kind === "cost") {
+      drawCostChart(canvas, spec);
+      continue;
+    }
     const chart = new window.Chart(canvas, {
       type: "bar",
       data: {
@@ -40,6 +44,39 @@ function drawCharts() {
     });
     canvas.dataset.rendered = String(chart.data.datasets.length);
   }
+}
+
+// The economics page: daily cost of each option (lines) against daily volume, with today's volume
+// and the crossover marked as points. Every number is computed by the server (report/economics.py).
+const COST_COLOURS = ["#c05621", "#2f6f4f"];
+
+function drawCostChart(canvas, spec) {
+  const lines = spec.series.map((s, i) => ({
+    type: "line",
+    label: s.label,
+    data: s.points.map(([x, y]) => ({ x, y })),
+    borderColor: COST_COLOURS[i % COST_COLOURS.length],
+    pointRadius: 0,
+  }));
+  const marks = spec.marks.map((m) => ({
+    type: "scatter",
+    label: m.label,
+    data: [{ x: m.x, y: m.y }],
+    backgroundColor: "#1f2933",
+    pointRadius: 5,
+  }));
+  const chart = new window.Chart(canvas, {
+    data: { datasets: [...lines, ...marks] },
+    options: {
+      animation: false,
+      responsive: true,
+      scales: {
+        x: { type: "linear", beginAtZero: true, title: { display: true, text: "requests per day" } },
+        y: { beginAtZero: true, title: { display: true, text: "USD per day" } },
+      },
+    },
+  });
+  canvas.dataset.rendered = String(chart.data.datasets.length);
 }
 
 function busyForms() {
