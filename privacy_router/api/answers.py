@@ -4,8 +4,8 @@ A chat client resends the whole conversation on every turn. The findings cache
 (detection/cache.py) already holds every earlier user message; the one segment of history the
 detector has never seen is the previous assistant answer. Analysing that answer as it was
 delivered to the client (placeholders restored), under the client's tenant, once the response is
-ready, makes the next request cost about as much as its newest message alone (docs/performance.md,
-"Chat cost").
+ready (for a streamed answer: once its stream completed), makes the next request cost about as
+much as its newest message alone (docs/performance.md, "Chat cost").
 
 This work is off the request path and best effort: it never delays or fails a response; when
 ``MAX_PENDING`` analyses are already running (the gateway is busy), it is skipped and the next
@@ -46,11 +46,14 @@ def answer_texts(endpoint: str, body: dict[str, Any]) -> list[str]:
 
 
 def remember(gw: Gateway, tenant: str | None, endpoint: str, body: dict[str, Any]) -> None:
-    """Schedule the analysis of a delivered answer; returns at once."""
-    if gw.cache is None or tenant is None or len(_tasks) >= MAX_PENDING:
-        return
-    texts = answer_texts(endpoint, body)
-    if not texts:
+    """Schedule the analysis of a delivered (non-streamed) answer; returns at once."""
+    remember_texts(gw, tenant, answer_texts(endpoint, body))
+
+
+def remember_texts(gw: Gateway, tenant: str | None, texts: list[str]) -> None:
+    """Schedule the analysis of answer texts as the client got them; returns at once. A streamed
+    answer's texts come from the stream restorer (``SSERestorer.answer_texts``) once it completed."""
+    if gw.cache is None or tenant is None or len(_tasks) >= MAX_PENDING or not texts:
         return
     task = asyncio.get_running_loop().create_task(_analyze(gw, texts, tenant))
     _tasks.add(task)  # the loop keeps only a weak reference to a task

@@ -35,6 +35,7 @@ from privacy_router.types import Principal
 from privacy_router.upstream import translate
 from privacy_router.upstream.base import Backend, UpstreamResponse, UpstreamStream
 from privacy_router.upstream.pool import ATTEMPTS
+from privacy_router.upstream.registry import BACKEND_KINDS
 
 log = structlog.get_logger("privacy_router.proxy")
 
@@ -71,9 +72,19 @@ async def handle(request: Request, endpoint: str, upstream_path: str, surface: s
         # Decided and audited, but this backend cannot carry the request (e.g. n > 1 to Anthropic).
         _audit_outcome(ctx, exc.status_code, "rejected", time.perf_counter(), None)
         return _for_surface(surface, error_response(exc, _route_headers(ctx)))
-    if ctx.stream:
-        return _for_surface(surface, await _forward_stream(ctx, wire, surface))
-    return _for_surface(surface, await _forward(ctx, wire))
+    try:
+        if ctx.stream:
+            return _for_surface(surface, await _forward_stream(ctx, wire, surface))
+        return _for_surface(surface, await _forward(ctx, wire))
+    except Exception as exc:
+        # A fault of our own after the decision record (a restore or translation error, say): the
+        # answer must still name its record, and the outcome is audited once, as "rejected" (the
+        # answer was not returned); "upstream" is in timings_ms once _audit_outcome has run.
+        if "upstream" not in ctx.timings_ms:
+            status = exc.status_code if isinstance(exc, RouterError) else 500
+            _audit_outcome(ctx, status, "rejected", time.perf_counter(), None)
+        log.error("forward_failed", request_id=ctx.request_id, error=type(exc).__name__)
+        return _for_surface(surface, error_response(exc, _route_headers(ctx)))
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,8 @@ class Wire:
     payload: dict[str, Any]
     response: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     stream: Callable[[], StreamStage] | None = None
+    # The stream carries a usage chunk whether or not the client asked for one (issue 11).
+    usage_asked: bool = False
 
 
 def _wire(ctx: RequestContext, backend: Backend | None, payload: dict[str, Any]) -> Wire:
@@ -100,17 +113,35 @@ def _wire(ctx: RequestContext, backend: Backend | None, payload: dict[str, Any])
             lambda: translate.ChatToMessagesStream(None),
         )
     if backend.kind == "anthropic" and ctx.endpoint == "chat.completions":
-        options = payload.get("stream_options")
-        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        # Always with the usage chunk: the relay reads it, and drops it if the client did not ask.
         return Wire(
             "/messages",
             translate.messages_request_from_chat(payload),
             lambda body: translate.chat_response_from_messages(body, None),
-            lambda: translate.MessagesToChatStream(None, include_usage),
+            lambda: translate.MessagesToChatStream(None, include_usage=True),
+            usage_asked=True,
         )
     if backend.kind == "anthropic" and ctx.endpoint != "messages":
         raise BadRequest("this endpoint is not available on the backend chosen for this request")
+    if ctx.endpoint == "chat.completions" and payload.get("stream") is True and _reports_usage(backend):
+        # Usage for the audit log (issue 11: the economics report reads it), asked of every
+        # backend that can report it; the relay drops it again for a client that did not ask.
+        options = payload.get("stream_options")
+        options = options if isinstance(options, dict) else {}
+        payload = {**payload, "stream_options": {**options, "include_usage": True}}
+        return Wire(ctx.upstream_path, payload, usage_asked=True)
     return Wire(ctx.upstream_path, payload)
+
+
+def _reports_usage(backend: Backend) -> bool:
+    """The adapter of this kind honours ``stream_options.include_usage`` (upstream/registry.py)."""
+    adapter = BACKEND_KINDS.get(backend.kind)
+    return bool(getattr(adapter, "stream_usage", False))
+
+
+def _client_asked_usage(ctx: RequestContext) -> bool:
+    options = ctx.payload.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 def _for_surface(surface: str, response: Response) -> Response:
@@ -354,14 +385,27 @@ async def _forward_stream(ctx: RequestContext, wire: Wire, surface: str) -> Resp
         _audit_outcome(ctx, result.status, "upstream_error", t0, None)
         return result.response(ctx)
     wire, upstream, stack = result
-    restorer: StreamStage
+    restorer: SSERestorer
     if ctx.endpoint == "messages":
         restorer = AnthropicSSERestorer(ctx.vault)
     else:
-        restorer = SSERestorer(ctx.vault, ctx.endpoint, drop_done_after_error=True)
+        restorer = SSERestorer(
+            ctx.vault,
+            ctx.endpoint,
+            drop_done_after_error=True,
+            strip_usage=wire.usage_asked and not _client_asked_usage(ctx),
+            # The text the client will resend next turn, for the detection cache (answers.py).
+            keep_text=ctx.endpoint == "chat.completions" and ctx.gw.cache is not None,
+        )
     stages: list[StreamStage] = [wire.stream(), restorer] if wire.stream else [restorer]
+    meter = restorer  # the stage that sees the backend's usage
+    if ctx.endpoint == "messages" and wire.stream is not None:
+        # A chat stream translated to Messages: its usage (input and output) is read before the
+        # translation, which reports only the output tokens.
+        meter = SSERestorer(None, "chat.completions")
+        stages.insert(0, meter)
     return RelayResponse(
-        _relay(ctx, upstream, stack, _Chain(stages), t0, surface),
+        _relay(ctx, upstream, stack, _Chain(stages), t0, surface, meter),
         media_type="text/event-stream",
         headers=_route_headers(ctx),
     )
@@ -373,9 +417,14 @@ async def _relay(
     stack: contextlib.AsyncExitStack,
     restorer: StreamStage,
     t0: float,
-    surface: str = "openai",
+    surface: str,
+    meter: SSERestorer,
 ) -> AsyncIterator[bytes]:
     """Relay one upstream SSE stream to the client, restoring placeholders on the way.
+
+    ``meter`` is the stage that read the backend's usage (recorded in the completion record; a
+    backend that reported none records none) and, for a chat answer, kept the text the client got:
+    once the stream completed, that text is pre-analysed for the detection cache (answers.py).
 
     Outcomes written to the audit log (completion record):
     ``ok``: the upstream sent ``[DONE]`` and the client got all of it;
@@ -427,7 +476,10 @@ async def _relay(
         # unshielded await would be cancelled again before the upstream connection is closed.
         with anyio.CancelScope(shield=True):
             await stack.aclose()
-        _audit_outcome(ctx, 200, outcome, t0, None)
+        _audit_outcome(ctx, 200, outcome, t0, meter.usage)
+        if outcome == "ok":
+            tenant = ctx.principal.tenant if ctx.principal else None
+            answers.remember_texts(ctx.gw, tenant, meter.answer_texts())
 
 
 class StreamStage(Protocol):

@@ -11,33 +11,18 @@ from privacy_router.audit.bench import bench_record
 from privacy_router.audit.sqlite import SqliteAuditStore
 from privacy_router.bench import stats
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
+from privacy_router.policy.inputs import example_input
 
-POLICY_INPUT: dict[str, Any] = {
-    "principal": {
-        "service": "claims-bot",
-        "tenant": "acme-health",
-        "jurisdiction": "US",
-        "roles": ["client"],
-    },
-    "request": {
-        "endpoint": "chat.completions",
-        "model": "gpt-4o",
-        "stream": True,
-        "unscannable_parts": 0,
-        "declared_classification": None,
-    },
-    "detection": {
-        "status": "ok",
+# One e-mail address found; one external backend (the policy tests' example otherwise).
+POLICY_INPUT = example_input(
+    detection={
         "categories": ["PII"],
         "entities": [
             {"type": "EMAIL_ADDRESS", "count": 1, "max_score": 1.0, "fields": ["messages[0].content"]}
         ],
     },
-    "backends": {
-        "onprem": [{"name": "vllm-a", "region": "us-east", "healthy": True, "models": ["llama-3.1-8b"]}],
-        "external": [{"name": "openai", "region": "us", "zero_data_retention": True, "healthy": True}],
-    },
-}
+    backends={"external": [{"name": "openai", "region": "us", "zero_data_retention": True, "healthy": True}]},
+)
 
 
 def policy(n: int) -> dict[str, Any]:

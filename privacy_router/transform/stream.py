@@ -27,6 +27,14 @@ once: openai-python before 2.7 kept reading after ``[DONE]`` until EOF, protocol
 ``errored`` once an in-band error event went by. With ``drop_done_after_error`` the ``[DONE]``
 that vLLM sends after an error event (protocol.md §1.5) is swallowed: a stream that failed must
 not look complete to a client (issue 7: "no [DONE]" after an upstream error).
+
+Usage and the answer text (issue 11, issue 4): ``usage`` is the last ``usage`` object the stream
+carried (the backend's own count). The gateway asks every backend that can for usage, so with
+``strip_usage`` (the client did not ask for it) the usage chunk (``choices: []``) is dropped and the
+``usage`` key is removed from ordinary chunks (OpenAI sends ``"usage": null`` on each): the client
+gets the stream it would have got without the gateway's question. With ``keep_text`` the restorer
+keeps, per choice, the ``content`` text it emitted (placeholders restored), for
+``answer_texts()``.
 """
 
 from __future__ import annotations
@@ -46,11 +54,23 @@ _ARGUMENTS = "arguments"
 class SSERestorer:
     """Per-request adapter: ``feed`` upstream bytes, get bytes for the client; then ``finish``."""
 
-    def __init__(self, vault: Vault | None, endpoint: str, *, drop_done_after_error: bool = False) -> None:
+    def __init__(
+        self,
+        vault: Vault | None,
+        endpoint: str,
+        *,
+        drop_done_after_error: bool = False,
+        strip_usage: bool = False,
+        keep_text: bool = False,
+    ) -> None:
         if endpoint not in ("chat.completions", "completions"):
             raise ValueError("SSERestorer handles chat.completions and completions streams")
         self._vault = vault if vault is not None else Vault()
         self._drop_done_after_error = drop_done_after_error
+        self._strip_usage = strip_usage
+        self._keep_text = keep_text
+        self._texts: dict[int, list[str]] = {}  # choice index -> content pieces the client got
+        self.usage: dict[str, Any] | None = None
         self._errored = False
         self._saw_done = False
         self._chat = endpoint == "chat.completions"
@@ -97,6 +117,16 @@ class SSERestorer:
     def held_lengths(self) -> dict[Key, int]:
         """Characters currently held back per key (for tests and metrics; never the text)."""
         return {k: len(v) for k, v in self._held.items() if v}
+
+    def answer_texts(self) -> list[str]:
+        """With ``keep_text``: each choice's content as the client got it, in choice order, without
+        empty or repeated texts (what ``api/answers.py`` reads from a non-streamed answer)."""
+        texts: list[str] = []
+        for index in sorted(self._texts):
+            text = "".join(self._texts[index])
+            if text and text not in texts:
+                texts.append(text)
+        return texts
 
     # -- framing --------------------------------------------------------------------------------
     @staticmethod
@@ -159,8 +189,13 @@ class SSERestorer:
             if self._errored and self._drop_done_after_error:
                 return self._flush_all()
             return self._flush_all() + raw
-        if not self._vault.placeholders and b'"error"' not in data:
-            return raw  # nothing to restore and cannot be an error event: relay without parsing
+        if (
+            not self._vault.placeholders
+            and not self._keep_text
+            and b'"error"' not in data
+            and b'"usage"' not in data
+        ):
+            return raw  # nothing to restore, keep or strip, and not an error: relay without parsing
         try:
             obj = json.loads(data)
         except ValueError:
@@ -173,10 +208,17 @@ class SSERestorer:
         choices = obj.get("choices")
         if not isinstance(choices, list):
             return raw
+        if isinstance(obj.get("usage"), dict):
+            self.usage = obj["usage"]
         self._envelope = {k: v for k, v in obj.items() if k in ("id", "object", "created", "model")}
         if not choices:
+            if self._strip_usage and "usage" in obj:
+                return self._flush_all()  # the usage chunk the client did not ask for
             return self._flush_all() + raw  # usage chunk: release everything before it
         changed = False
+        if self._strip_usage and "usage" in obj:
+            del obj["usage"]
+            changed = True
         for choice in choices:
             if isinstance(choice, dict):
                 changed |= self._choice(choice)
@@ -225,7 +267,7 @@ class SSERestorer:
                     seen.add(key)
         if final:
             for key in [k for k in self._held if k[0] == idx and k not in seen]:
-                self._put(delta, key, self._held.pop(key))
+                self._put(delta, key, self._kept(key, self._held.pop(key)))
                 changed = True
         return changed
 
@@ -240,7 +282,13 @@ class SSERestorer:
             self._held[key] = hold
         if key[1] == _ARGUMENTS:
             return self._vault.restore_json_string_fragment(ready)
-        return self._vault.restore(ready)
+        return self._kept(key, self._vault.restore(ready))
+
+    def _kept(self, key: Key, text: str) -> str:
+        """``text`` as it goes to the client; with ``keep_text``, chat content is also kept."""
+        if self._keep_text and key[1] == "content" and text:
+            self._texts.setdefault(key[0], []).append(text)
+        return text
 
     @staticmethod
     def _put(delta: dict[str, Any], key: Key, text: str) -> None:
@@ -263,7 +311,7 @@ class SSERestorer:
             if self._chat:
                 delta: dict[str, Any] = {}
                 for key in sorted(k for k in held if k[0] == idx):
-                    self._put(delta, key, held[key])
+                    self._put(delta, key, self._kept(key, held[key]))
                 choice = {"index": idx, "delta": delta, "logprobs": None, "finish_reason": None}
             else:
                 text = held[(idx, "text", -1)]
@@ -291,7 +339,8 @@ class AnthropicSSERestorer(SSERestorer):
     ``input_json_delta.partial_json`` (fragments of a tool's input JSON, restored JSON-escaped).
     Held text of a block is released before its ``content_block_stop`` (as one extra
     ``content_block_delta``), and everything before ``message_delta``, ``message_stop`` and
-    ``error``. ``done`` means ``message_stop`` went by.
+    ``error``. ``done`` means ``message_stop`` went by. ``usage`` merges the counts of
+    ``message_start`` (input) and ``message_delta`` (cumulative; output, sometimes input too).
     """
 
     def __init__(self, vault: Vault | None) -> None:
@@ -312,6 +361,8 @@ class AnthropicSSERestorer(SSERestorer):
         if name == b"error":
             self._errored = True
             return self._flush_all() + raw
+        if name in (b"message_start", b"message_delta"):
+            self._count(name, data_parts)
         if name == b"message_delta":
             return self._flush_all() + raw
         if not self._vault.placeholders or name not in (b"content_block_delta", b"content_block_stop"):
@@ -335,6 +386,18 @@ class AnthropicSSERestorer(SSERestorer):
             return raw
         delta[field_name] = new
         return _anthropic_event(b"content_block_delta", obj)
+
+    def _count(self, name: bytes, data_parts: list[bytes]) -> None:
+        try:
+            obj = json.loads(b"\n".join(data_parts))
+        except ValueError:
+            return
+        if isinstance(obj, dict) and name == b"message_start":
+            obj = obj.get("message")
+        usage = obj.get("usage") if isinstance(obj, dict) else None
+        if isinstance(usage, dict):
+            reported = {k: v for k, v in usage.items() if v is not None}
+            self.usage = {**(self.usage or {}), **reported}
 
     def _flush_all(self, index: int | None = None) -> bytes:
         out = bytearray()

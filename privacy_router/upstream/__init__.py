@@ -1,4 +1,4 @@
-"""Upstream backends: the ``Backend`` protocol, one adapter per kind, health, the simulator.
+"""Upstream backends: the ``Backend`` protocol, one adapter per kind, the simulator.
 
 The simulator is deliberately not imported here, so that ``python -m
 privacy_router.upstream.simulator`` runs without importing that module twice.
@@ -6,7 +6,6 @@ privacy_router.upstream.simulator`` runs without importing that module twice.
 
 from privacy_router.upstream.base import Backend, UpstreamResponse, UpstreamStream
 from privacy_router.upstream.openai_compat import (
-    HealthTracker,
     OpenAICompatBackend,
     create_upstream_client,
 )
@@ -15,7 +14,6 @@ from privacy_router.upstream.registry import BACKEND_KINDS, build_backends
 __all__ = [
     "BACKEND_KINDS",
     "Backend",
-    "HealthTracker",
     "OpenAICompatBackend",
     "UpstreamResponse",
     "UpstreamStream",

@@ -1,4 +1,4 @@
-"""OpenAI-compatible HTTP backend (vLLM's OpenAI server, OpenAI itself) and health tracking.
+"""OpenAI-compatible HTTP backend (vLLM's OpenAI server, OpenAI itself).
 
 ``OpenAICompatBackend`` is also the base of the other HTTP adapters (one file per kind, registered
 in upstream/registry.py): they override the hooks ``_url``, ``_headers``, ``_prepare`` (request
@@ -11,9 +11,8 @@ the request: a request body can hold the very values the router protects.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
@@ -21,7 +20,7 @@ import httpx
 
 from privacy_router.config import BackendSettings, ServerSettings
 from privacy_router.errors import UpstreamError
-from privacy_router.upstream.base import Backend, JSONBody, UpstreamResponse, UpstreamStream
+from privacy_router.upstream.base import JSONBody, UpstreamResponse, UpstreamStream
 from privacy_router.upstream.translate import SSEParser, openai_event
 
 USER_AGENT = "privacy-router"
@@ -165,6 +164,9 @@ class OpenAICompatBackend:
     """A backend of kind ``openai``: vLLM's OpenAI-compatible server or OpenAI's API."""
 
     kind = "openai"
+    # The server honours ``stream_options.include_usage`` (vLLM, OpenAI; the other kinds adapt it):
+    # the gateway asks for usage on every stream and hides it from a client that did not.
+    stream_usage = True
 
     def __init__(
         self,
@@ -302,31 +304,3 @@ class OpenAICompatBackend:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
-
-
-class HealthTracker:
-    """Last known health per backend name. Unknown or never-probed backends count as unhealthy."""
-
-    def __init__(self, timeout_s: float = 2.0) -> None:
-        self._timeout_s = timeout_s
-        self._healthy: dict[str, bool] = {}
-
-    async def refresh(self, backends: Sequence[Backend]) -> dict[str, bool]:
-        """Probe every backend concurrently; a probe that raises or overruns counts as unhealthy."""
-
-        async def probe(backend: Backend) -> bool:
-            try:
-                return await asyncio.wait_for(backend.health(), self._timeout_s)
-            except (TimeoutError, UpstreamError, httpx.HTTPError):
-                return False
-
-        results = await asyncio.gather(*(probe(b) for b in backends))
-        for backend, ok in zip(backends, results, strict=True):
-            self._healthy[backend.name] = ok
-        return dict(zip((b.name for b in backends), results, strict=True))
-
-    def healthy(self, name: str) -> bool:
-        return self._healthy.get(name, False)
-
-    def snapshot(self) -> Mapping[str, bool]:
-        return dict(self._healthy)

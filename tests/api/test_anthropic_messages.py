@@ -46,6 +46,9 @@ CASES = [
 
 pytestmark = pytest.mark.slow
 
+per_case = pytest.mark.parametrize(("content", "route", "fixture", "sim", "wire"), CASES)
+both_modes = pytest.mark.parametrize("mode", ["sync", "async"])
+
 
 async def parsed(raw: Any) -> Any:
     """``AsyncAPIResponse.parse`` is a coroutine for plain answers; for a stream some SDK versions
@@ -58,6 +61,33 @@ def model_for(fixture: str) -> str:
     return CLAUDE if fixture == "anthropic_gateway" else "gpt-4o"
 
 
+def client_for(gw: Running) -> anthropic.Anthropic:
+    client: anthropic.Anthropic = sdk(anthropic.Anthropic, base_url=gw.url, api_key=US_KEY)
+    return client
+
+
+def terse_request(fixture: str, content: str) -> dict[str, Any]:
+    """The Messages request of the per-case tests: a system prompt and one user message."""
+    return {
+        "model": model_for(fixture),
+        "max_tokens": 256,
+        "system": "You are terse.",
+        "messages": [{"role": "user", "content": content}],
+    }
+
+
+def assert_no_secrets(body: Any) -> None:
+    text = json.dumps(body, ensure_ascii=False)
+    assert not any(s in text for s in SECRETS)
+
+
+def assert_usage_recorded(gw: Running, request_id: str) -> None:
+    """The completion record holds the backend's token counts (Anthropic's or OpenAI's names)."""
+    usage = gw.completion(request_id)["usage"]
+    assert usage.get("input_tokens", usage.get("prompt_tokens", 0)) > 0
+    assert usage.get("output_tokens", usage.get("completion_tokens", 0)) > 0
+
+
 def last_body(sims: Sims, sim: str) -> dict[str, Any]:
     records = [r for r in getattr(sims, sim).records() if r["method"] == "POST"]
     body: dict[str, Any] = records[-1]["body"]
@@ -65,9 +95,8 @@ def last_body(sims: Sims, sim: str) -> dict[str, Any]:
 
 
 def assert_wire(body: dict[str, Any], wire: str, route: str) -> None:
-    text = json.dumps(body, ensure_ascii=False)
     if route == "external_scrubbed":
-        assert not any(s in text for s in SECRETS)
+        assert_no_secrets(body)
     if wire == "chat":
         assert body["messages"][0] == {"role": "system", "content": "You are terse."}
         assert "max_tokens" in body and "system" not in body
@@ -75,8 +104,8 @@ def assert_wire(body: dict[str, Any], wire: str, route: str) -> None:
         assert body["system"] == "You are terse." and body["max_tokens"] == 256
 
 
-@pytest.mark.parametrize(("content", "route", "fixture", "sim", "wire"), CASES)
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@per_case
+@both_modes
 def test_messages_non_stream(
     request: pytest.FixtureRequest,
     sims: Sims,
@@ -88,16 +117,9 @@ def test_messages_non_stream(
     mode: str,
 ) -> None:
     gw: Running = request.getfixturevalue(fixture)
-    kwargs: dict[str, Any] = {
-        "model": model_for(fixture),
-        "max_tokens": 256,
-        "system": "You are terse.",
-        "messages": [{"role": "user", "content": content}],
-    }
+    kwargs = terse_request(fixture, content)
     if mode == "sync":
-        raw = sdk(anthropic.Anthropic, base_url=gw.url, api_key=US_KEY).messages.with_raw_response.create(
-            **kwargs
-        )
+        raw = client_for(gw).messages.with_raw_response.create(**kwargs)
         headers, message = raw.headers, raw.parse()
     else:
 
@@ -114,10 +136,11 @@ def test_messages_non_stream(
     assert message.usage.output_tokens > 0
     assert_wire(last_body(sims, sim), wire, route)
     assert gw.completion(headers["x-request-id"])["outcome"] == "ok"
+    assert_usage_recorded(gw, headers["x-request-id"])
 
 
-@pytest.mark.parametrize(("content", "route", "fixture", "sim", "wire"), CASES)
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@per_case
+@both_modes
 def test_messages_stream(
     request: pytest.FixtureRequest,
     sims: Sims,
@@ -129,15 +152,9 @@ def test_messages_stream(
     mode: str,
 ) -> None:
     gw: Running = request.getfixturevalue(fixture)
-    kwargs: dict[str, Any] = {
-        "model": model_for(fixture),
-        "max_tokens": 256,
-        "system": "You are terse.",
-        "messages": [{"role": "user", "content": content}],
-    }
+    kwargs = terse_request(fixture, content)
     if mode == "sync":
-        client = sdk(anthropic.Anthropic, base_url=gw.url, api_key=US_KEY)
-        with client.messages.stream(**kwargs) as stream:
+        with client_for(gw).messages.stream(**kwargs) as stream:
             text = "".join(stream.text_stream)
             final = stream.get_final_message()
             headers = stream.response.headers
@@ -159,6 +176,7 @@ def test_messages_stream(
     assert last_body(sims, sim)["stream"] is True
     assert_wire(last_body(sims, sim), wire, route)
     assert gw.completion(headers["x-request-id"])["outcome"] == "ok"
+    assert_usage_recorded(gw, headers["x-request-id"])
 
 
 @pytest.mark.parametrize(
@@ -173,7 +191,7 @@ def test_tool_use_round_trip_restores_inside_input_and_scrubs_history(
     request: pytest.FixtureRequest, sims: Sims, fixture: str, sim: str, stream: bool
 ) -> None:
     gw: Running = request.getfixturevalue(fixture)
-    client = sdk(anthropic.Anthropic, base_url=gw.url, api_key=US_KEY)
+    client = client_for(gw)
     model = model_for(fixture)
     first_turn = [{"role": "user", "content": PII}]
 
@@ -187,7 +205,7 @@ def test_tool_use_round_trip_restores_inside_input_and_scrubs_history(
     assert first.stop_reason == "tool_use"
     [call] = first.content
     assert (call.type, call.name, call.input) == ("tool_use", "lookup_customer", {"query": PII})
-    assert not any(s in json.dumps(last_body(sims, sim)) for s in SECRETS)
+    assert_no_secrets(last_body(sims, sim))
     result = f"Customer Maria Gonzalez, maria.gonzalez@example.com, id {call.id[-4:]}"
     second = ask(
         [
@@ -200,9 +218,8 @@ def test_tool_use_round_trip_restores_inside_input_and_scrubs_history(
         ]
     )
     assert [(b.type, b.text) for b in second.content] == [("text", "Tool said: " + result)]
-    sent = json.dumps(last_body(sims, sim), ensure_ascii=False)
-    assert not any(s in sent for s in SECRETS)
-    assert call.id in sent
+    assert_no_secrets(last_body(sims, sim))
+    assert call.id in json.dumps(last_body(sims, sim))
 
 
 @pytest.mark.parametrize(
@@ -243,20 +260,21 @@ def test_messages_stream_failure_is_an_error_event_without_message_stop(
     assert b"event: message_stop" not in r.content
     assert json.loads(blocks[-1].split(b"data: ", 1)[1])["type"] == "error"
     assert gw.completion(r.headers["x-request-id"])["outcome"] == "truncated"
-    with pytest.raises(anthropic.APIStatusError):
-        client = sdk(anthropic.Anthropic, base_url=gw.url, api_key=US_KEY)
-        with client.messages.stream(
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client_for(gw).messages.stream(
             model=model_for(fixture),
             max_tokens=256,
             messages=[{"role": "user", "content": content}],
             extra_body={"sim_fault": dict([fault.split(":")])},
-        ) as s:
-            "".join(s.text_stream)
+        ) as s,
+    ):
+        "".join(s.text_stream)
     del upstream_end
 
 
 def test_messages_errors_use_the_anthropic_shape(gateway: Running, sims: Sims) -> None:
-    client = sdk(anthropic.Anthropic, base_url=gateway.url, api_key=US_KEY)
+    client = client_for(gateway)
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(model="gpt-4o", max_tokens=10, messages="not a list")  # type: ignore[arg-type]
     assert bad.value.body == {
@@ -283,7 +301,7 @@ def test_messages_errors_use_the_anthropic_shape(gateway: Running, sims: Sims) -
     [pytest.param(CLEAN, "external", id="external"), pytest.param(PII, "external_scrubbed", id="scrubbed")],
 )
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@both_modes
 def test_openai_chat_to_anthropic_backend(
     anthropic_gateway: Running, sims: Sims, content: str, route: str, stream: bool, mode: str
 ) -> None:
@@ -321,7 +339,7 @@ def test_openai_chat_to_anthropic_backend(
     assert (
         body["messages"][0]["content"] == [{"type": "text", "text": content}] or route == "external_scrubbed"
     )
-    assert not any(s in json.dumps(body, ensure_ascii=False) for s in SECRETS)
+    assert_no_secrets(body)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
@@ -346,7 +364,7 @@ def test_openai_tool_calls_through_anthropic_backend(
     assert (call.function.name, json.loads(call.function.arguments)) == ("lookup_customer", {"query": PII})
     sent = last_body(sims, "anthropic")
     assert sent["tools"][0]["input_schema"] == TOOLS[0]["input_schema"]
-    assert not any(s in json.dumps(sent) for s in SECRETS)
+    assert_no_secrets(sent)
     follow = client.chat.completions.create(
         model=CLAUDE,
         messages=[

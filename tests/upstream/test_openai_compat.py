@@ -11,7 +11,6 @@ import pytest
 from privacy_router.config import BackendSettings, ServerSettings, Settings
 from privacy_router.errors import UpstreamError
 from privacy_router.upstream import (
-    HealthTracker,
     OpenAICompatBackend,
     build_backends,
     create_upstream_client,
@@ -190,15 +189,6 @@ def test_build_backends_registers_by_kind(client: httpx.AsyncClient) -> None:
     assert [(b.name, b.region, b.kind) for b in onprem] == [("vllm-a", "us-east", "openai")]
     assert [(b.name, b.region, b.kind) for b in external] == [("openai", "us", "openai")]
     assert all(isinstance(b, OpenAICompatBackend) for b in (*onprem, *external))
-
-
-async def test_health_tracker_refresh(vllm_sim: RunningSimulator, client: httpx.AsyncClient) -> None:
-    tracker = HealthTracker(timeout_s=1.0)
-    assert tracker.healthy("up") is False  # never probed counts as unhealthy
-    up = backend_for(vllm_sim.url, client, name="up")
-    down = backend_for(closed_port_url(), client, name="down")
-    assert await tracker.refresh([up, down]) == {"up": True, "down": False}
-    assert (tracker.healthy("up"), tracker.healthy("down"), tracker.healthy("other")) == (True, False, False)
 
 
 async def test_vllm_health_503_is_unhealthy(client: httpx.AsyncClient) -> None:
