@@ -125,12 +125,17 @@ class SignedCheckpoint:
     checkpoint: Checkpoint
 
 
-def load_checkpoints(directory: Path, verifier: Verifier) -> list[SignedCheckpoint]:
-    """Every ``checkpoint-*.txt`` of ``directory`` whose signature verifies, by size."""
+def load_checkpoints(directory: Path, verifier: Verifier, origin: str) -> list[SignedCheckpoint]:
+    """The ``checkpoint-*.txt`` of ``directory`` that are of the log ``origin``, by size. The folder
+    may hold checkpoints of other logs (another schema, a replica): a note whose first line (its
+    origin) is another is skipped, so it can never end a segment of this log. Every note of this
+    origin must verify: a forged or unsigned one raises ``CheckpointError``."""
     found: dict[int, SignedCheckpoint] = {}
     for path in sorted(directory.glob("checkpoint-*.txt")):
         note = path.read_text(encoding="utf-8")
-        checkpoint = verifier.open(note)  # CheckpointError when forged or unsigned: refuse
+        if note.split("\n", 1)[0] != origin:
+            continue
+        checkpoint = verifier.open(note)
         found[checkpoint.size] = SignedCheckpoint(note, checkpoint)
     return [found[size] for size in sorted(found)]
 

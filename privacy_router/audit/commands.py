@@ -50,7 +50,13 @@ from privacy_router.audit.checkpoints import (
 from privacy_router.audit.factory import default_origin, load_signer
 from privacy_router.audit.merkle import CompactRange, leaf_hash
 from privacy_router.audit.postgresql import DEFAULT_SCHEMA, PostgresAuditStore, migrate
-from privacy_router.audit.proofs import prove_consistency, prove_inclusion, verify_bundle
+from privacy_router.audit.proofs import (
+    archive_name,
+    prove_consistency,
+    prove_inclusion,
+    prove_record,
+    verify_bundle,
+)
 from privacy_router.audit.query import RecordFilter, get_record, query_records, record_stats, search_records
 from privacy_router.audit.records import audit_query_record
 from privacy_router.audit.sqlite import SqliteAuditStore
@@ -363,6 +369,14 @@ def archive_cmd(
         Path | None,
         typer.Option("--checkpoints", help="Folder of signed checkpoints (default: audit.checkpoint_dir)."),
     ] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            help="The log's checkpoint origin (default: audit.checkpoint_origin, else the gateway's name "
+            "for this log); checkpoints of other logs in the folder are skipped.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be archived; change nothing.")
     ] = False,
@@ -392,7 +406,12 @@ def archive_cmd(
     verifier = _verifier(public_key)
     now = now_utc()
     with options.reading() as store:
-        plan = plan_archive(store, load_checkpoints(folder, verifier), retention, before=cutoff, now=now)
+        log_origin = origin or default_origin(settings)
+        signed = load_checkpoints(folder, verifier, log_origin)
+        if not signed:
+            typer.echo(f"nothing to archive: no signed checkpoint of {log_origin} in {folder}")
+            return
+        plan = plan_archive(store, signed, retention, before=cutoff, now=now)
         if plan is None:
             typer.echo("nothing to archive: no whole checkpointed segment is older than --before")
             return
@@ -550,17 +569,28 @@ def prove_cmd(
     schema: SchemaOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Make an inclusion (--seq) or consistency (--old) proof bundle, checkable offline by verify-proof."""
+    """Make an inclusion (--seq) or consistency (--old) proof bundle, checkable offline by verify-proof.
+
+    After `audit archive` a live record is proved from the store's anchor, without the archive; an
+    archived record (and a consistency proof) needs --archive DIR."""
     if (seq is None) == (old is None):
         raise typer.BadParameter("give exactly one of --seq or --old")
     try:
         verifier = Verifier.from_text(public_key.read_text(encoding="utf-8"))
         note = checkpoint.read_text(encoding="utf-8")
         with StoreOptions(audit_db, dsn, schema, config).reading(code=1) as store:
-            rows = _all_rows(store, archive)
-            if seq is not None:
-                bundle = prove_inclusion(rows, note, verifier, seq)
+            if seq is not None and archive is None:
+                anchor = store.anchor()
+                if anchor is not None and 1 <= seq <= anchor.seq:
+                    raise ArchiveError(
+                        f"record seq {seq} is archived (records 1..{anchor.seq} are in "
+                        f"{archive_name(anchor)}); give --archive DIR"
+                    )
+                bundle = prove_record(store.iter_rows, anchor, note, verifier, seq)
+            elif seq is not None:
+                bundle = prove_inclusion(_all_rows(store, archive), note, verifier, seq)
             elif old is not None:
+                rows = _all_rows(store, archive)
                 bundle = prove_consistency(rows, old.read_text(encoding="utf-8"), note, verifier)
             else:
                 raise typer.BadParameter("give exactly one of --seq or --old")

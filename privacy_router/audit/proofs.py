@@ -9,6 +9,12 @@ with the public key only (``privacy-router audit verify-proof BUNDLE --public-ke
 
 Every check fails closed: a malformed bundle, a bad signature, a checkpoint without a Merkle root,
 or a proof that does not verify is a ``CheckpointError`` naming which, never an accepted proof.
+
+After ``privacy-router audit archive`` (archive.py) the live store starts after its *anchor*:
+records ``1..anchor.seq`` are in the archive, and the anchor keeps the Merkle compact range at the
+cut. ``prove_record`` then proves a live record from the anchor and the live rows
+(``prove_after_anchor``), without the archive; the bundle is the same as over the whole log. The CLI
+(``audit prove``) and the dashboard's record page both call it.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from privacy_router.audit.base import StoredRow
+from privacy_router.audit.base import Anchor, StoredRow
 from privacy_router.audit.checkpoints import Checkpoint, CheckpointError, Verifier
 from privacy_router.audit.merkle import (
+    CompactRange,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -66,6 +73,89 @@ def prove_inclusion(rows: Iterable[StoredRow], note: str, verifier: Verifier, se
         "checkpoint": note,
         "seq": seq,
         "leaf": base64.b64encode(canons[seq - 1]).decode(),
+        "proof": [base64.b64encode(p).decode() for p in proof],
+    }
+
+
+def archive_name(anchor: Anchor) -> str:
+    """The archive's manifest file name (``Anchor.archive`` is the name, then its JSONL's SHA-256)."""
+    return anchor.archive.split(" ", 1)[0]
+
+
+def prove_record(
+    rows_from: Callable[[int], Iterable[StoredRow]],
+    anchor: Anchor | None,
+    note: str,
+    verifier: Verifier,
+    seq: int,
+) -> dict[str, Any]:
+    """The inclusion bundle of record ``seq`` from a live store: ``rows_from(start)`` reads its rows
+    from seq ``start`` (``store.iter_rows``), ``anchor`` is its archive anchor (``None``: nothing
+    archived). A record inside the archive cannot be proved from the live store: that is a
+    ``CheckpointError`` naming the archive (prove it over the archive's rows instead)."""
+    if anchor is None:
+        return prove_inclusion(rows_from(1), note, verifier, seq)
+    if 1 <= seq <= anchor.seq:
+        raise CheckpointError(
+            f"record seq {seq} is archived: records 1 to {anchor.seq} were sealed into {archive_name(anchor)}"
+        )
+    return prove_after_anchor(anchor, rows_from(anchor.seq + 1), note, verifier, seq)
+
+
+def prove_after_anchor(
+    anchor: Anchor, live_rows: Iterable[StoredRow], note: str, verifier: Verifier, seq: int
+) -> dict[str, Any]:
+    """``prove_inclusion``'s bundle for a live record once records ``1..anchor.seq`` are archived,
+    from the anchor's compact range and ``live_rows`` (the rows after the anchor, in seq order).
+
+    In an RFC 6962 audit path of leaf ``m`` the left siblings are exactly the perfect subtrees that
+    cover leaves ``0..m-1`` (the compact range of size ``m``); the right siblings cover leaves after
+    ``m``, all live. So ``merkle.inclusion_proof`` runs over stand-in leaves for the archived records,
+    and each hash of the stand-in compact range is swapped for the real one (the anchor's range,
+    continued over the live leaves before ``m``). The whole tree's root is checked against the
+    signed root first, and ``verify_bundle`` accepts only a correct path."""
+    checkpoint = verifier.open(note)
+    expected = _needs_root(checkpoint)
+    if not anchor.seq < seq <= checkpoint.size:
+        raise CheckpointError(
+            f"seq {seq} is not a live record under the checkpoint (live from seq {anchor.seq + 1}, "
+            f"checkpoint size {checkpoint.size})"
+        )
+    live: list[bytes] = []
+    leaf = b""
+    expected_seq = anchor.seq + 1
+    for row in live_rows:
+        if row.seq > checkpoint.size:
+            break
+        if row.seq != expected_seq:
+            raise CheckpointError(f"the live log skips from seq {expected_seq - 1} to {row.seq}")
+        expected_seq += 1
+        live.append(leaf_hash(row.canon))
+        if row.seq == seq:
+            leaf = row.canon
+    if anchor.seq + len(live) != checkpoint.size:
+        raise CheckpointError(
+            f"the log has {anchor.seq + len(live)} records, the checkpoint covers {checkpoint.size}"
+        )
+    try:
+        whole, before = anchor.compact(), anchor.compact()
+    except ValueError:
+        raise CheckpointError("the archive anchor's merkle state does not match its size") from None
+    for h in live:
+        whole.append(h)
+    if whole.root() != expected:
+        raise CheckpointError("the log's merkle root differs from the checkpoint's (log rewritten?)")
+    index = seq - 1
+    for h in live[: index - anchor.seq]:  # ``before``: the real compact range of leaves 0..index-1
+        before.append(h)
+    stand_ins = [bytes(32)] * anchor.seq + live
+    swap = dict(zip(CompactRange(stand_ins[:index]).hashes(), before.hashes(), strict=True))
+    proof = [swap.get(h, h) for h in inclusion_proof(index, stand_ins)]
+    return {
+        "kind": "inclusion",
+        "checkpoint": note,
+        "seq": seq,
+        "leaf": base64.b64encode(leaf).decode(),
         "proof": [base64.b64encode(p).decode() for p in proof],
     }
 

@@ -14,8 +14,8 @@ After ``privacy-router audit archive`` (audit/archive.py) the live log starts af
 records ``1..anchor.seq`` are in the archive, and the anchor keeps the chain head and the Merkle
 compact range at the cut. The checkpoint check then verifies from the anchor (``verify(...,
 anchor=...)``, as ``audit verify`` does), and a proof is built from the anchor's compact range plus
-the live records (``prove_after_anchor``). A checkpoint or record inside the archive is named as
-archived, never as broken.
+the live records (``proofs.prove_record``, the one function ``audit prove`` uses too). A checkpoint
+or record inside the archive is named as archived, never as broken.
 """
 
 from __future__ import annotations
@@ -23,17 +23,15 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from privacy_router.audit.base import Anchor, AuditStore, StoredRow
+from privacy_router.audit.base import Anchor, AuditStore
 from privacy_router.audit.checkpoints import Checkpoint, CheckpointError, Verifier
 from privacy_router.audit.factory import load_signer
-from privacy_router.audit.merkle import CompactRange, inclusion_proof, leaf_hash
-from privacy_router.audit.proofs import prove_inclusion, verify_bundle
+from privacy_router.audit.merkle import leaf_hash
+from privacy_router.audit.proofs import archive_name, prove_record, verify_bundle
 from privacy_router.audit.verify import verify
 from privacy_router.config import AuditSettings
 from privacy_router.errors import AuditWriteError
@@ -141,11 +139,6 @@ def anchor_of(store: AuditStore) -> Anchor | None:
     return found if isinstance(found, Anchor) else None
 
 
-def archive_name(anchor: Anchor) -> str:
-    """The archive's manifest file name (``Anchor.archive`` is the name, then its JSONL's SHA-256)."""
-    return anchor.archive.split(" ", 1)[0]
-
-
 def chain_status(view: CheckpointView, store: AuditStore, origin: str) -> str:
     """Whether this log holds the checkpoint: its record ``size`` has the signed head hash. After an
     archive the live log is verified from its anchor; a checkpoint inside the archive is said so."""
@@ -171,11 +164,7 @@ def chain_status(view: CheckpointView, store: AuditStore, origin: str) -> str:
 
 def inclusion(store: AuditStore, view: CheckpointView, verifier: Verifier, seq: int) -> InclusionView:
     """The record's audit path against ``view``; raises ``CheckpointError`` when none can be made."""
-    anchor = anchor_of(store)
-    if anchor is None:
-        bundle = prove_inclusion(store.iter_rows(), view.note, verifier, seq)
-    else:
-        bundle = prove_after_anchor(anchor, store.iter_rows(anchor.seq + 1), view.note, verifier, seq)
+    bundle = prove_record(store.iter_rows, anchor_of(store), view.note, verifier, seq)
     try:
         summary, verified = verify_bundle(json.dumps(bundle), verifier), True
     except CheckpointError as exc:
@@ -190,61 +179,6 @@ def inclusion(store: AuditStore, view: CheckpointView, verifier: Verifier, seq: 
         verified=verified,
         summary=summary,
     )
-
-
-def prove_after_anchor(
-    anchor: Anchor, live_rows: Iterable[StoredRow], note: str, verifier: Verifier, seq: int
-) -> dict[str, Any]:
-    """``proofs.prove_inclusion``'s bundle for a live record once records ``1..anchor.seq`` are
-    archived, from the anchor's compact range and ``live_rows`` (the rows after the anchor).
-
-    In an RFC 6962 audit path of leaf ``m`` the left siblings are exactly the perfect subtrees that
-    cover leaves ``0..m-1`` (the compact range of size ``m``); the right siblings cover leaves after
-    ``m``, all live. So ``merkle.inclusion_proof`` runs over stand-in leaves for the archived records,
-    and each hash of the stand-in compact range is swapped for the real one (the anchor's range,
-    continued over the live leaves before ``m``). The caller checks the result with
-    ``verify_bundle`` against the signed root: a wrong path cannot pass."""
-    checkpoint = verifier.open(note)
-    if checkpoint.merkle_root is None:
-        raise CheckpointError("checkpoint carries no merkle root (written before proofs existed)")
-    if not anchor.seq < seq <= checkpoint.size:
-        raise CheckpointError(
-            f"seq {seq} is not a live record under the checkpoint (live from seq {anchor.seq + 1}, "
-            f"checkpoint size {checkpoint.size})"
-        )
-    live: list[bytes] = []
-    leaf = b""
-    for row in live_rows:
-        if row.seq > checkpoint.size:
-            break
-        live.append(leaf_hash(row.canon))
-        if row.seq == seq:
-            leaf = row.canon
-    if anchor.seq + len(live) != checkpoint.size:
-        raise CheckpointError(
-            f"the log has {anchor.seq + len(live)} records, the checkpoint covers {checkpoint.size}"
-        )
-    try:
-        whole, before = anchor.compact(), anchor.compact()
-    except ValueError:
-        raise CheckpointError("the archive anchor's merkle state does not match its size") from None
-    for h in live:
-        whole.append(h)
-    if whole.root() != checkpoint.merkle_root:
-        raise CheckpointError("the log's merkle root differs from the checkpoint's (log rewritten?)")
-    index = seq - 1
-    for h in live[: index - anchor.seq]:  # ``before``: the real compact range of leaves 0..index-1
-        before.append(h)
-    stand_ins = [bytes(32)] * anchor.seq + live
-    swap = dict(zip(CompactRange(stand_ins[:index]).hashes(), before.hashes(), strict=True))
-    proof = [swap.get(h, h) for h in inclusion_proof(index, stand_ins)]
-    return {
-        "kind": "inclusion",
-        "checkpoint": note,
-        "seq": seq,
-        "leaf": base64.b64encode(leaf).decode(),
-        "proof": [base64.b64encode(p).decode() for p in proof],
-    }
 
 
 def archived_record(store: AuditStore, anchor: Anchor, record_id: str) -> bool:

@@ -56,6 +56,7 @@ from privacy_router.api.audit import (
 from privacy_router.audit.base import Anchor
 from privacy_router.audit.checkpoints import CheckpointError
 from privacy_router.audit.factory import default_origin
+from privacy_router.audit.proofs import archive_name
 from privacy_router.audit.query import RecordFilter, policy_timeline, record_stats, search_records
 from privacy_router.auth.guard import AUDIT_ROLES
 from privacy_router.errors import (
@@ -74,7 +75,6 @@ from privacy_router.ui.evidence import (
     CheckpointView,
     InclusionView,
     anchor_of,
-    archive_name,
     archived_record,
     chain_status,
     inclusion,
@@ -604,7 +604,7 @@ async def record(request: Request, session: Session, principal: Principal) -> Re
 def _proof(gw: Gateway, seq: int, anchor: Anchor | None) -> InclusionView | str | None:
     """The record's inclusion proof against this log's last checkpoint, or why there is none
     (None: checkpoints are not configured). Reads the live log up to the checkpoint (proofs.py);
-    after an archive, from the anchor on (evidence.py)."""
+    after an archive, from the anchor on (proofs.py ``prove_record``)."""
     if gw.settings.audit.checkpoint_dir is None:
         return None
     _, own = _checkpoints(gw)
@@ -778,7 +778,8 @@ def _cost_chart(report: EconomicsReport) -> dict[str, Any]:
             }
         )
     # Points on the hybrid line: today's volume, and where the two lines cross.
-    marks = [(f"observed {cross.daily_requests:,.0f}/day", cross.daily_requests)]
+    # One decimal, as the crossover's arithmetic prints the observed volume.
+    marks = [(f"observed {cross.daily_requests:,.1f}/day", cross.daily_requests)]
     if cross.volume is not None:
         marks.append((f"crossover {cross.volume:,.0f}/day", cross.volume))
     marks_json = [{"label": label, "x": x, "y": cross.hybrid_cost(x)} for label, x in marks]

@@ -34,7 +34,14 @@ from privacy_router.audit.archive import (
 )
 from privacy_router.audit.base import Anchor
 from privacy_router.audit.canonical import GENESIS_HASH, canonical, entry_hash
-from privacy_router.audit.checkpoints import CheckpointingStore, Signer, Verifier, merkle_range, sign_head
+from privacy_router.audit.checkpoints import (
+    CheckpointError,
+    CheckpointingStore,
+    Signer,
+    Verifier,
+    merkle_range,
+    sign_head,
+)
 from privacy_router.audit.checkpoints import write_checkpoint as write_note
 from privacy_router.audit.commands import app
 from privacy_router.audit.merkle import leaf_hash, root
@@ -47,6 +54,7 @@ from tests.audit.conftest import HMAC_HEX, POLICY, PgCluster, make_completion
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 OLD = datetime(2019, 3, 1, 9, 0, tzinfo=UTC)  # more than 6 years before NOW
 SEGMENT = "archive-000000000001-000000000004"
+ORIGIN = "test/audit"
 HIPAA_PCI = Retention(default_days=366, by_category={"PHI": 2192, "PCI": 366})
 
 
@@ -87,6 +95,7 @@ class Log:
     owner: Any
     signer: Signer
     checkpoints: Path
+    cli: tuple[str, ...] = ()  # how `privacy-router audit` commands open this store
 
     @property
     def verifier(self) -> Verifier:
@@ -99,14 +108,14 @@ class Log:
             else:
                 self.writer.append(record(i, ["PHI"] if categories is None else categories))
 
-    def checkpoint(self, size: int) -> None:
+    def checkpoint(self, size: int, origin: str = ORIGIN) -> Path:
         rows = [r for r in self.writer.iter_rows() if r.seq <= size]
         anchor = self.writer.anchor()
         compact = anchor.compact() if anchor else merkle_range([])
         for r in rows:
             compact.append(leaf_hash(r.canon))
-        note = sign_head(self.signer, "test/audit", size, rows[-1].entry_hash.hex(), NOW, compact.root())
-        write_note(self.checkpoints, note, size)
+        note = sign_head(self.signer, origin, size, rows[-1].entry_hash.hex(), NOW, compact.root())
+        return write_note(self.checkpoints, note, size)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -116,6 +125,7 @@ def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Log]:
     if request.param == "sqlite":
         writer = SqliteAuditStore(tmp_path / "audit.db", clock=clock, writer="router-a")
         owner: Any = writer  # SQLite has no roles: whoever can write the file archives
+        cli = ("--audit-db", str(tmp_path / "audit.db"))
     else:
         cluster: PgCluster = request.getfixturevalue("pg_cluster")
         schema: str = request.getfixturevalue("pg_schema")
@@ -124,14 +134,15 @@ def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Log]:
             cluster.writer_dsn, schema=schema, clock=clock, writer="router-a", timeout_s=60
         )
         owner = PostgresAuditStore(cluster.owner_dsn, schema=schema, read_only=True, timeout_s=60)
-    yield Log(request.param, clock, writer, owner, signer, tmp_path / "checkpoints")
+        cli = ("--dsn", cluster.writer_dsn, "--schema", schema)  # the router's role may read
+    yield Log(request.param, clock, writer, owner, signer, tmp_path / "checkpoints", cli)
     writer.close()
     owner.close()
 
 
 def _archive(log: Log, out: Path, before: datetime) -> tuple[int, int, int]:
     plan = plan_archive(
-        log.owner, load_checkpoints(log.checkpoints, log.verifier), HIPAA_PCI, before=before, now=NOW
+        log.owner, load_checkpoints(log.checkpoints, log.verifier, ORIGIN), HIPAA_PCI, before=before, now=NOW
     )
     assert plan is not None
     manifest = write_archive(log.owner, plan, out, HIPAA_PCI, NOW)
@@ -217,7 +228,7 @@ def test_retention_per_data_class(
     log.clock.now = NOW
     log.append(2)
     log.checkpoint(2)
-    checkpoints = load_checkpoints(log.checkpoints, log.verifier)
+    checkpoints = load_checkpoints(log.checkpoints, log.verifier, ORIGIN)
     if allowed:
         plan = plan_archive(log.owner, checkpoints, HIPAA_PCI, before=NOW - timedelta(days=1), now=NOW)
         assert plan is not None and (plan.first_seq, plan.last_seq) == (1, 2)
@@ -241,13 +252,13 @@ def test_only_whole_checkpointed_segments_below_the_head_are_archived(log: Log, 
     log.checkpoint(6)  # at the head: one live row must remain, so still nothing
     assert (
         plan_archive(
-            log.owner, load_checkpoints(log.checkpoints, log.verifier), HIPAA_PCI, before=NOW, now=NOW
+            log.owner, load_checkpoints(log.checkpoints, log.verifier, ORIGIN), HIPAA_PCI, before=NOW, now=NOW
         )
         is None
     )
     log.append(1)
     plan = plan_archive(
-        log.owner, load_checkpoints(log.checkpoints, log.verifier), HIPAA_PCI, before=NOW, now=NOW
+        log.owner, load_checkpoints(log.checkpoints, log.verifier, ORIGIN), HIPAA_PCI, before=NOW, now=NOW
     )
     assert plan is not None and (plan.first_seq, plan.last_seq) == (1, 6)
 
@@ -258,9 +269,48 @@ def test_a_checkpoint_that_does_not_match_the_log_is_refused(log: Log, tmp_path:
     write_note(log.checkpoints, note, 3)
     with pytest.raises(ArchiveError) as info:
         plan_archive(
-            log.owner, load_checkpoints(log.checkpoints, log.verifier), HIPAA_PCI, before=NOW, now=NOW
+            log.owner, load_checkpoints(log.checkpoints, log.verifier, ORIGIN), HIPAA_PCI, before=NOW, now=NOW
         )
     assert info.value.message == "checkpoint at size 3 does not match the log's head there (rewritten?)"
+
+
+def test_checkpoints_of_another_log_in_the_folder_are_not_used(log: Log, tmp_path: Path) -> None:
+    """Another log (a replica, another schema) signs into the same folder with the same key: at the
+    size of this log's checkpoint (file sorted after ours) and at a size where its head is not ours.
+    Neither may end a segment of this log; a note that claims this log's origin must still verify."""
+    log.append(8)
+    log.checkpoint(4)
+    rows = list(log.writer.iter_rows())
+    replica = sign_head(
+        log.signer,
+        "test/replica",
+        4,
+        rows[3].entry_hash.hex(),
+        NOW,
+        root([leaf_hash(r.canon) for r in rows[:4]]),
+    )
+    (log.checkpoints / "checkpoint-replica-000000000004.txt").write_text(replica, encoding="utf-8")
+    foreign = sign_head(log.signer, "test/replica", 6, "ee" * 32, NOW, b"\x00" * 32)
+    (log.checkpoints / "checkpoint-replica-000000000006.txt").write_text(foreign, encoding="utf-8")
+    stranger = sign_head(Signer.generate("other-key"), "test/elsewhere", 2, "ee" * 32, NOW, b"\x00" * 32)
+    (log.checkpoints / "checkpoint-elsewhere-000000000002.txt").write_text(stranger, encoding="utf-8")
+
+    ours = load_checkpoints(log.checkpoints, log.verifier, ORIGIN)
+    assert [(c.checkpoint.origin, c.checkpoint.size, c.note) for c in ours] == [
+        (ORIGIN, 4, (log.checkpoints / "checkpoint-000000000004.txt").read_text(encoding="utf-8"))
+    ]
+    theirs = load_checkpoints(log.checkpoints, log.verifier, "test/replica")
+    assert [c.checkpoint.size for c in theirs] == [4, 6]
+    assert _archive(log, tmp_path / "archive", before=NOW) == (1, 4, 4)
+    manifest = json.loads((tmp_path / "archive" / f"{SEGMENT}.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["origin"] == ORIGIN and manifest["checkpoint"] == ours[0].note
+    anchor = log.owner.anchor()
+    assert anchor is not None and anchor.checkpoint == ours[0].note
+    # A note naming this log but signed by another key is refused, not skipped.
+    forged = sign_head(Signer.generate("acme-audit"), ORIGIN, 6, "ee" * 32, NOW, b"\x00" * 32)
+    (log.checkpoints / "checkpoint-forged-000000000006.txt").write_text(forged, encoding="utf-8")
+    with pytest.raises(CheckpointError):
+        load_checkpoints(log.checkpoints, log.verifier, ORIGIN)
 
 
 def test_a_second_archive_continues_from_the_anchor(log: Log, tmp_path: Path) -> None:
@@ -403,7 +453,7 @@ def test_writer_status_names_each_writer_of_the_one_chain(log: Log, tmp_path: Pa
     assert last_ts["router-a"] == json.loads(list(log.writer.iter_rows())[-1].canon)["ts"]
 
 
-# -- the CLI (SQLite; the commands are store-agnostic) ---------------------------------------------
+# -- the CLI (mostly SQLite; the commands are store-agnostic) -----------------------------------
 
 runner = CliRunner()
 
@@ -439,9 +489,16 @@ def test_cli_archive_then_verify_live_and_with_the_archive(cli_log: tuple[Log, P
     log, public = cli_log
     db, archive = tmp_path / "audit.db", tmp_path / "archive"
     common = ("--audit-db", db, "--public-key", public)
+    # The checkpoints in the folder are of "test/audit": another origin finds none and changes nothing.
+    assert _cli(
+        "archive", "--before", "2020-01-01", "--to", archive, "--checkpoints", log.checkpoints,
+        "--origin", "another/log", *common,
+    ) == (0, f"nothing to archive: no signed checkpoint of another/log in {log.checkpoints}\n")  # fmt: skip
+    assert not archive.exists()
     code, out = _cli(
-        "archive", "--before", "2020-01-01", "--to", archive, "--checkpoints", log.checkpoints, *common
-    )
+        "archive", "--before", "2020-01-01", "--to", archive, "--checkpoints", log.checkpoints,
+        "--origin", ORIGIN, *common,
+    )  # fmt: skip
     assert (code, out) == (
         0,
         f"archived seq 1..10 (10 records, 10 removed from the live store) to "
@@ -460,7 +517,11 @@ def test_cli_archive_then_verify_live_and_with_the_archive(cli_log: tuple[Log, P
     # A proof for an archived record needs the archive; with it, it verifies offline.
     note = log.checkpoints / "checkpoint-000000000010.txt"
     prove = ("prove", "--checkpoint", note, "--seq", "3", "--out", tmp_path / "p.json", *common)
-    assert _cli(*prove) == (1, "error: records 1..10 are archived; give --archive DIR\n")
+    assert _cli(*prove) == (
+        1,
+        "error: record seq 3 is archived (records 1..10 are in "
+        "archive-000000000001-000000000010.manifest.json); give --archive DIR\n",
+    )
     assert _cli(*prove, "--archive", archive)[0] == 0
     assert _cli("verify-proof", tmp_path / "p.json", "--public-key", public) == (
         0,
@@ -473,6 +534,45 @@ def test_cli_archive_then_verify_live_and_with_the_archive(cli_log: tuple[Log, P
         1,
         "FAILED: archive-000000000001-000000000010.jsonl: SHA-256 differs from its manifest (file changed)\n",
     )
+
+
+def test_prove_a_live_record_from_the_anchor_without_the_archive(log: Log, tmp_path: Path) -> None:
+    """After an archive `audit prove --seq` needs no archive for a live record: the bundle is built
+    from the store's anchor and is the very bundle made over the whole log (with --archive)."""
+    log.append(8)
+    log.checkpoint(4)
+    archive = tmp_path / "archive"
+    assert _archive(log, archive, before=NOW) == (1, 4, 4)
+    log.append(5)  # seqs 9..13
+    note = log.checkpoint(13)
+    public = tmp_path / "audit.pub"
+    public.write_text(log.verifier.text() + "\n", encoding="utf-8")
+    common = ("--checkpoint", note, "--public-key", public, *log.cli)
+    for seq in (5, 6, 8, 13):  # the first live record, inside, the last before the new rows, the head
+        code, bundle = _cli("prove", "--seq", str(seq), *common)
+        assert code == 0, bundle
+        assert _cli("prove", "--seq", str(seq), *common, "--archive", archive) == (0, bundle)
+        assert verify_bundle(bundle, log.verifier) == f"record seq {seq} is included in {ORIGIN} at size 13"
+        out = tmp_path / f"p{seq}.json"
+        out.write_text(bundle, encoding="utf-8")
+        assert _cli("verify-proof", out, "--public-key", public) == (
+            0,
+            f"OK: record seq {seq} is included in {ORIGIN} at size 13\n",
+        )
+    # An archived record still needs the archive.
+    assert _cli("prove", "--seq", "3", *common) == (
+        1,
+        f"error: record seq 3 is archived (records 1..4 are in {SEGMENT}.manifest.json); "
+        "give --archive DIR\n",
+    )
+    code, bundle = _cli("prove", "--seq", "3", *common, "--archive", archive)
+    assert code == 0 and verify_bundle(bundle, log.verifier).startswith("record seq 3 is included")
+    # A checkpoint of a live log that no longer matches it gives no proof.
+    log.append(1)
+    bent = sign_head(log.signer, ORIGIN, 14, "ee" * 32, NOW, b"\x00" * 32)
+    fake = write_note(tmp_path / "bent", bent, 14)
+    code, out = _cli("prove", "--seq", "9", "--checkpoint", fake, "--public-key", public, *log.cli)
+    assert (code, out) == (1, "error: the log's merkle root differs from the checkpoint's (log rewritten?)\n")
 
 
 def test_cli_archive_refuses_records_within_retention(tmp_path: Path) -> None:
@@ -496,6 +596,8 @@ def test_cli_archive_refuses_records_within_retention(tmp_path: Path) -> None:
         tmp_path / "archive",
         "--checkpoints",
         log.checkpoints,
+        "--origin",
+        ORIGIN,
         "--audit-db",
         tmp_path / "audit.db",
         "--public-key",

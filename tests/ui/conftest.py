@@ -5,20 +5,30 @@ set (as .ci/run does), in which case they fail."""
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from privacy_router.audit import decision_record
+from privacy_router.audit.archive import Retention, load_checkpoints, plan_archive, seal, write_archive
 from privacy_router.audit.checkpoints import Signer, merkle_range, sign_head, write_checkpoint
+from privacy_router.audit.merkle import leaf_hash
+from privacy_router.audit.sqlite import SqliteAuditStore
+from privacy_router.cli import app
+from privacy_router.config import BackendPricing, Settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.testing import RunningSimulator
 from privacy_router.types import Decision, PolicyInfo, Principal
 from privacy_router.ui import routes
+from privacy_router.ui.evidence import verifier_for
 from tests.api.test_audit_api import Recorded, recorded_gateway
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -130,3 +140,85 @@ def write_checkpoints(rec: Recorded, directory: Path, mp: pytest.MonkeyPatch) ->
         note = sign_head(signer, origin_name, size, rows[-1].entry_hash.hex(), CHECKPOINT_AT, root)
         name_size = size if origin_name == origin else 10**6 + size  # distinct file names
         write_checkpoint(directory, note, name_size)
+
+
+# -- economics: prices for the recorded backends, and the CLI's report over the same log -------------
+
+ONPREM_PRICE = BackendPricing(hourly_usd=2.0, capacity_tokens_per_s=2000)
+API_PRICE = BackendPricing(input_usd_per_mtok=2.5, output_usd_per_mtok=10)
+
+
+def priced(settings: Settings) -> Settings:
+    backends = settings.backends.model_copy(
+        update={
+            "onprem": tuple(b.model_copy(update={"pricing": ONPREM_PRICE}) for b in settings.backends.onprem),
+            "external": tuple(
+                b.model_copy(update={"pricing": API_PRICE}) for b in settings.backends.external
+            ),
+        }
+    )
+    return settings.model_copy(update={"backends": backends})
+
+
+def cli_economics(rec: Recorded, tmp_path: Path, since: str, until: str) -> tuple[list[list[str]], list[str]]:
+    """``privacy-router report economics`` over the gateway's audit file with its prices: the CSV's
+    rows (no header) and the printed lines."""
+    gw = rec.gw
+    assert isinstance(gw.audit, SqliteAuditStore)
+    config = tmp_path / "prices.yaml"
+    backends = gw.settings.backends.model_dump(mode="json", exclude_defaults=True)
+    config.write_text(
+        yaml.safe_dump({"audit": {"sqlite_path": str(gw.audit.path)}, "backends": backends}), "utf-8"
+    )
+    out = tmp_path / "out"
+    cli = CliRunner().invoke(
+        app,
+        [
+            "report", "economics", "--config", str(config), "--audit", str(gw.audit.path),
+            "--out", str(out), "--since", since, "--until", until, "--no-chart",
+        ],
+    )  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    with (out / "economics.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    return rows, cli.output.splitlines()
+
+
+# -- after `privacy-router audit archive` -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchivedLog:
+    ids: dict[int, str]  # seq -> record id, read before the archive
+    hashes: list[bytes]  # leaf hashes of every record before the archive
+    size: int  # the new checkpoint's size (the head before the archive)
+    anchor_head: str  # entry hash of record 11, the archive's last record (hex)
+
+
+def archive_the_checkpointed_records(rec: Recorded, folder: Path) -> ArchivedLog:
+    """Seal records 1..11 (the signed checkpoint at 11) of the gateway's log with the real archive
+    code, then sign a checkpoint of the live log at its head, as the gateway would (its Merkle root
+    continues over the archived records)."""
+    store = rec.gw.audit
+    assert isinstance(store, SqliteAuditStore)
+    settings = rec.gw.settings.audit
+    verifier = verifier_for(settings)
+    assert verifier is not None and settings.checkpoint_dir is not None
+    whole = list(store.iter_rows())
+    hashes = [leaf_hash(r.canon) for r in whole]
+    retention, now = Retention(1, {}), datetime.now(UTC)
+    plan = plan_archive(
+        store,
+        load_checkpoints(settings.checkpoint_dir, verifier, ORIGIN),
+        retention,
+        before=datetime(2026, 3, 5, tzinfo=UTC),
+        now=now,
+    )
+    assert plan is not None and (plan.first_seq, plan.last_seq) == (1, CHECKPOINT_SIZE)
+    seal(store, plan, write_archive(store, plan, folder, retention, now))
+    size, head = whole[-1].seq, whole[-1].entry_hash.hex()
+    signer = Signer.from_text(os.environ[settings.signing_key_env])
+    note = sign_head(signer, ORIGIN, size, head, CHECKPOINT_AT, merkle_range(whole).root())
+    write_checkpoint(settings.checkpoint_dir, note, size)
+    anchor_head = whole[CHECKPOINT_SIZE - 1].entry_hash.hex()
+    return ArchivedLog({r.seq: r.record_id for r in whole}, hashes, size, anchor_head)

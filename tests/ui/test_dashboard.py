@@ -18,7 +18,16 @@ from privacy_router.ui import verify_job
 from privacy_router.ui.routes import CSP
 from privacy_router.ui.session import COOKIE
 from tests.api.test_audit_api import CLIENT_A, COMPLIANCE, SENSITIVE_VALUES, Recorded, audit_queries
-from tests.ui.conftest import CHECKPOINT_SIZE, ORIGIN, OTHER_ORIGIN, SCREENSHOTS, SHADOW_DAY
+from tests.ui.conftest import (
+    CHECKPOINT_SIZE,
+    ORIGIN,
+    OTHER_ORIGIN,
+    SCREENSHOTS,
+    SHADOW_DAY,
+    archive_the_checkpointed_records,
+    cli_economics,
+    priced,
+)
 
 RANGE = "from=2026-03-02&to=2026-03-04"
 API_RANGE = {"since": "2026-03-02", "until": "2026-03-05"}
@@ -341,6 +350,36 @@ def test_the_policy_page_shows_shadow_mode_disagreements(page: Any, recorded: Re
     shot(page, "policy.png")
 
 
+def test_the_economics_page_shows_the_totals_of_the_cli_report(
+    page: Any, recorded: Recorded, tmp_path: Path
+) -> None:
+    """The officer's view of `privacy-router report economics` for the range, priced as the CLI is:
+    the totals row and the KPIs read exactly as the command prints them, and the chart is drawn."""
+    recorded.gw.settings = priced(recorded.gw.settings)
+    _, text = cli_economics(recorded, tmp_path, "2026-03-02", "2026-03-04")
+    sign_in(page, recorded)
+    page.goto(f"{recorded.url}/ui/economics?{RANGE}")
+    chart = json.loads(page.get_attribute("#cost-chart", "data-chart") or "")
+    drawn = str(len(chart["series"]) + len(chart["marks"]))
+    page.wait_for_selector(f"#cost-chart[data-rendered='{drawn}']")  # Chart.js drew lines and marks
+    totals = page.eval_on_selector_all(
+        "[data-testid=economics-lines] tr[data-route=all] td", "cells => cells.map(c => c.textContent)"
+    )
+    (printed,) = [line.split() for line in text if line.startswith("all ")]
+    assert totals == printed  # route, backend, requests, tokens in and out, API spend, on-prem, per 1k
+    assert int(totals[2]) == 5
+    kpis = {k: page.text_content(f"[data-testid=kpi-{k}]") for k in ("served", "blocked", "onprem-share")}
+    assert f"blocked: {kpis['blocked']}" in text
+    assert f"kept on-prem: {kpis['onprem-share']} of served requests" in text
+    assert (kpis["served"], page.text_content("[data-testid=kpi-api-spend]")) == (totals[2], totals[5])
+    assert page.text_content("[data-testid=kpi-onprem-cost]") == totals[6]
+    steps = page.eval_on_selector_all("[data-testid=crossover] li", "items => items.map(i => i.textContent)")
+    start = text.index("crossover (moving the external share on-prem):") + 1
+    assert steps == [line.removeprefix("  ") for line in text[start:] if line.startswith("  ")]
+    assert [(q["operation"], q["rows"]) for q in ui_queries(recorded)[-1:]] == [("ui.economics", 6)]
+    shot(page, "economics.png")
+
+
 # -- HTTP-level guarantees (no browser needed, same gateway) ---------------------------------------
 
 
@@ -419,3 +458,36 @@ def test_the_progress_endpoint_needs_a_session_and_a_known_job(recorded: Recorde
     sid = _session_cookie(recorded)
     r = httpx.get(f"{recorded.url}/ui/integrity/verify/abc", cookies={COOKIE: sid})
     assert (r.status_code, r.json()) == (404, {"error": "no such verification"})
+
+
+# -- after `privacy-router audit archive` (last: it seals records 1..11 of this module's log) ---------
+
+
+def test_after_an_archive_a_live_record_is_proved_and_an_archived_one_is_named(
+    page: Any, recorded: Recorded, tmp_path: Path
+) -> None:
+    log = archive_the_checkpointed_records(recorded, tmp_path / "archive")
+    manifest = "archive-000000000001-000000000011.manifest.json"
+    sign_in(page, recorded)
+    # A live record: its proof is built from the archive's anchor and is the path over the whole log.
+    seq = CHECKPOINT_SIZE + 2
+    page.goto(f"{recorded.url}/ui/records/{log.ids[seq]}")
+    assert page.text_content("[data-testid=proof-status]") == (
+        f"Verified: record seq {seq} is included in {ORIGIN} at size {log.size}"
+    )
+    path = page.eval_on_selector_all("[data-testid=proof-path] code", "cs => cs.map(c => c.textContent)")
+    assert path == [h.hex() for h in inclusion_proof(seq - 1, log.hashes)]
+    assert page.text_content("[data-testid=merkle-root]") == root(log.hashes).hex()
+    shot(page, "record-after-archive.png")
+    # The first live record says where its previous record went.
+    page.goto(f"{recorded.url}/ui/records/{log.ids[CHECKPOINT_SIZE + 1]}")
+    assert (page.text_content("[data-testid=previous-archived]") or "").startswith(f"archived in {manifest}")
+    # An archived record's id: the archived-record page, not "not found".
+    page.goto(f"{recorded.url}/ui/records/{recorded.audit_ids['a-pii']}")
+    assert page.text_content("h1") == "Archived record"
+    assert page.text_content("[data-testid=record-archived]") == (
+        f"Record {recorded.audit_ids['a-pii']} is older than the live audit log: records 1 to 11 were "
+        f"sealed into the signed archive {manifest}."
+    )
+    assert page.text_content("[data-testid=anchor-head]") == log.anchor_head
+    shot(page, "record-archived.png")

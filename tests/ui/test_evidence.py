@@ -23,6 +23,7 @@ from privacy_router.audit.checkpoints import (
     write_checkpoint,
 )
 from privacy_router.audit.merkle import inclusion_proof, leaf_hash, root
+from privacy_router.audit.proofs import prove_after_anchor, prove_record
 from privacy_router.audit.sqlite import SqliteAuditStore
 from privacy_router.ui.evidence import (
     age_text,
@@ -31,7 +32,6 @@ from privacy_router.ui.evidence import (
     chain_status,
     inclusion,
     latest_checkpoints,
-    prove_after_anchor,
 )
 from tests.audit.conftest import make_decision
 
@@ -161,7 +161,7 @@ def archived(tmp_path: Path) -> Iterator[Archived]:
     note16 = sign_head(SIGNER, ORIGIN, 16, rows[15].entry_hash.hex(), T, merkle_range(rows[:16]).root())
     retention = Retention(1, {})
     now = datetime.now(UTC)
-    checkpoints = load_checkpoints(tmp_path / "cp8", SIGNER.verifier())
+    checkpoints = load_checkpoints(tmp_path / "cp8", SIGNER.verifier(), ORIGIN)
     plan = plan_archive(store, checkpoints, retention, before=T + timedelta(days=1), now=now)
     assert plan is not None and (plan.first_seq, plan.last_seq) == (1, 8)
     seal(store, plan, write_archive(store, plan, tmp_path / "archive", retention, now))
@@ -229,6 +229,10 @@ def test_a_proof_from_a_wrong_anchor_or_for_an_archived_record_is_refused(archiv
     bent = dataclasses.replace(anchor, merkle=bytes(32))  # size 8 = one subtree: a well-formed state
     with pytest.raises(CheckpointError, match="merkle root differs"):
         prove_after_anchor(bent, rows(9), view.note, SIGNER.verifier(), 12)
+    # What the record page and `audit prove` call: an archived record names its archive.
+    with pytest.raises(CheckpointError) as info:
+        prove_record(rows, anchor, view.note, SIGNER.verifier(), 5)
+    assert info.value.message == f"record seq 5 is archived: records 1 to 8 were sealed into {ARCHIVE_NAME}"
 
 
 def test_an_archived_record_id_is_recognised_as_older_than_the_live_log(archived: Archived) -> None:

@@ -6,33 +6,20 @@ The tests run in file order: the last one archives records 1..11 of this module'
 
 from __future__ import annotations
 
-import csv
 import html
 import json
-import os
 import re
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import yaml
-from typer.testing import CliRunner
 
-from privacy_router.audit.archive import Retention, load_checkpoints, plan_archive, seal, write_archive
-from privacy_router.audit.checkpoints import Signer, sign_head, write_checkpoint
-from privacy_router.audit.merkle import inclusion_proof, leaf_hash, root
-from privacy_router.audit.sqlite import SqliteAuditStore
-from privacy_router.cli import app
-from privacy_router.config import BackendPricing, Settings
-from privacy_router.ui.evidence import verifier_for
+from privacy_router.audit.merkle import inclusion_proof
 from privacy_router.ui.session import COOKIE
 from tests.api.test_audit_api import COMPLIANCE, SENSITIVE_VALUES, Recorded, audit_queries
-from tests.ui.conftest import CHECKPOINT_AT, ORIGIN
+from tests.ui.conftest import ORIGIN, archive_the_checkpointed_records, cli_economics, priced
 
 RANGE = {"from": "2026-03-02", "to": "2026-03-04"}
-ONPREM_PRICE = BackendPricing(hourly_usd=2.0, capacity_tokens_per_s=2000)
-API_PRICE = BackendPricing(input_usd_per_mtok=2.5, output_usd_per_mtok=10)
 
 
 def session(rec: Recorded) -> str:
@@ -55,41 +42,12 @@ def text_of(page: str, name: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()
 
 
-def priced(settings: Settings) -> Settings:
-    backends = settings.backends.model_copy(
-        update={
-            "onprem": tuple(b.model_copy(update={"pricing": ONPREM_PRICE}) for b in settings.backends.onprem),
-            "external": tuple(
-                b.model_copy(update={"pricing": API_PRICE}) for b in settings.backends.external
-            ),
-        }
-    )
-    return settings.model_copy(update={"backends": backends})
-
-
 # -- economics ------------------------------------------------------------------------------------
 
 
 def test_the_economics_page_shows_the_numbers_of_the_cli_report(recorded: Recorded, tmp_path: Path) -> None:
-    gw = recorded.gw
-    gw.settings = priced(gw.settings)
-    db = gw.audit.path if isinstance(gw.audit, SqliteAuditStore) else None
-    assert db is not None
-    config = tmp_path / "prices.yaml"
-    backends = gw.settings.backends.model_dump(mode="json", exclude_defaults=True)
-    config.write_text(yaml.safe_dump({"audit": {"sqlite_path": str(db)}, "backends": backends}), "utf-8")
-    out = tmp_path / "out"
-    cli = CliRunner().invoke(
-        app,
-        [
-            "report", "economics", "--config", str(config), "--audit", str(db), "--out", str(out),
-            "--since", RANGE["from"], "--until", RANGE["to"], "--no-chart",
-        ],
-    )  # fmt: skip
-    assert cli.exit_code == 0, cli.output
-    with (out / "economics.csv").open(encoding="utf-8", newline="") as fh:
-        cli_rows = list(csv.reader(fh))[1:]
-    text = cli.output.splitlines()
+    recorded.gw.settings = priced(recorded.gw.settings)
+    cli_rows, text = cli_economics(recorded, tmp_path, RANGE["from"], RANGE["to"])
 
     sid = session(recorded)
     before = len(audit_queries(recorded))
@@ -171,31 +129,8 @@ def _verify_from_the_page(rec: Recorded, sid: str) -> None:
 
 
 def test_after_an_archive_the_pages_continue_from_the_anchor(recorded: Recorded, tmp_path: Path) -> None:
-    gw = recorded.gw
-    store = gw.audit
-    assert isinstance(store, SqliteAuditStore)
-    settings = gw.settings.audit
-    verifier = verifier_for(settings)
-    assert verifier is not None and settings.checkpoint_dir is not None
-    whole = list(store.iter_rows())
-    hashes = [leaf_hash(r.canon) for r in whole]
-    ids = {r.seq: r.record_id for r in whole}
-    # Archive records 1..11 (the signed checkpoint at 11) with the real archive code.
-    retention, now = Retention(1, {}), datetime.now(UTC)
-    plan = plan_archive(
-        store,
-        load_checkpoints(settings.checkpoint_dir, verifier),
-        retention,
-        before=datetime(2026, 3, 5, tzinfo=UTC),
-        now=now,
-    )
-    assert plan is not None and (plan.first_seq, plan.last_seq) == (1, 11)
-    seal(store, plan, write_archive(store, plan, tmp_path / "archive", retention, now))
-    # The gateway then signs a checkpoint of the live log (from the anchor's Merkle state).
-    size = whole[-1].seq
-    signer = Signer.from_text(os.environ[settings.signing_key_env])
-    note = sign_head(signer, ORIGIN, size, whole[-1].entry_hash.hex(), CHECKPOINT_AT, root(hashes))
-    write_checkpoint(settings.checkpoint_dir, note, size)
+    log = archive_the_checkpointed_records(recorded, tmp_path / "archive")
+    ids, hashes, size = log.ids, log.hashes, log.size
 
     sid = session(recorded)
     # The first live record: linked to the archive, with a proof over the whole log.
