@@ -13,7 +13,9 @@ Retry-After (errors.Overloaded); nothing is scanned, audited or forwarded for it
   detection, so shedding never starves the replica;
 * a hard cap: ``limit`` requests already waiting for or in detection.
 
-Streams being relayed hold no slot: only the CPU-bound part of the request path is counted.
+Streams being relayed hold no slot here: only the CPU-bound part of the request path is counted.
+The whole path (event loop, policy call, stream relay) is bounded one level up, before the body is
+read, by middleware.InFlightLimit (``server.max_in_flight``).
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class Admission:
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold a detection slot, or raise Overloaded. Time the detection with ``observe``."""
-        if self._refuse():
-            metrics.SHED.inc()
+        reason = self._refuse()
+        if reason is not None:
+            metrics.SHED.labels(reason=reason).inc()
             raise Overloaded("the gateway is overloaded; retry later", retry_after_s=self.retry_after_s)
         self.pending += 1
         metrics.PENDING_DETECTIONS.set(self.pending)
@@ -72,11 +75,14 @@ class Admission:
             self.standing_queue = False  # one fast detection: the queue drained
         self._roll()
 
-    def _refuse(self) -> bool:
+    def _refuse(self) -> str | None:
+        """Why a new request is refused (the shed metric's reason), or None to admit it."""
         if self.limit is not None and self.pending >= self.limit:
-            return True
+            return "detection_queue"
         self._roll()
-        return self.standing_queue and self.pending >= self.parallelism
+        if self.standing_queue and self.pending >= self.parallelism:
+            return "standing_queue"
+        return None
 
     def _roll(self) -> None:
         now = self._clock()

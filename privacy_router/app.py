@@ -1,7 +1,8 @@
 """FastAPI app factory. The middleware order is declared here, once.
 
-Request flow: HeaderLimits (431) -> BodySizeLimit (413 before buffering) -> BodyReadTimeout (408)
--> router -> api/proxy.handle -> pipeline. The head's read deadline is in serving.py (uvicorn level).
+Request flow: HeaderLimits (431) -> InFlightLimit (503 overloaded) -> BodySizeLimit (413 before
+buffering) -> BodyReadTimeout (408) -> router -> api/proxy.handle -> pipeline. The head's read
+deadline is in serving.py (uvicorn level).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from privacy_router.api import (
 from privacy_router.api.responses import error_body, error_response
 from privacy_router.errors import RouterError
 from privacy_router.gateway import Gateway
-from privacy_router.middleware import BodyReadTimeout, BodySizeLimit, HeaderLimits
+from privacy_router.middleware import BodyReadTimeout, BodySizeLimit, HeaderLimits, InFlightLimit
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -85,9 +86,11 @@ def create_app(gateway: Gateway) -> FastAPI:
         return error_response(exc)
 
     # Plain ASGI middleware only (STYLE.md). Starlette makes the LAST add_middleware the outermost,
-    # so these read innermost first: HeaderLimits -> BodySizeLimit -> BodyReadTimeout -> router.
+    # so these read innermost first:
+    # HeaderLimits -> InFlightLimit -> BodySizeLimit -> BodyReadTimeout -> router.
     server = gateway.settings.server
     app.add_middleware(BodyReadTimeout, timeout_s=server.body_timeout_s)
     app.add_middleware(BodySizeLimit, max_bytes=server.max_body_bytes)
+    app.add_middleware(InFlightLimit, limit=server.max_in_flight)
     app.add_middleware(HeaderLimits, max_count=server.max_header_count, max_bytes=server.max_header_bytes)
     return app

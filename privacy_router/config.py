@@ -37,6 +37,11 @@ class ServerSettings(_Strict):
     # Load shedding: a request that finds this many others already waiting for (or in) detection is
     # refused at once with 503 + Retry-After instead of queueing behind them; None = never shed.
     max_pending_detections: int | None = Field(default=64, ge=1)
+    # Whole-path admission (middleware.InFlightLimit): a /v1/* request that finds this many others
+    # in flight on the replica (from its head to the last byte of its answer, streams included) is
+    # refused with 503 ``overloaded`` before its body is read. Size it as the peak request rate
+    # times the typical request duration (docs/reliability.md); None = no cap.
+    max_in_flight: int | None = Field(default=64, ge=1)
     # ...and when even the fastest detection of the last second took longer than this (a standing
     # queue, CoDel-style; admission.py), new requests are shed until one is fast again. None = off.
     detection_queue_target_s: float | None = Field(default=1.0, gt=0)

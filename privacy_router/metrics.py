@@ -32,4 +32,10 @@ REJECTED = Counter(
 PENDING_DETECTIONS = Gauge(
     "privacy_router_pending_detections", "Requests waiting for or in detection on this replica."
 )
-SHED = Counter("privacy_router_shed_total", "Requests refused with 503 because detection was saturated.")
+SHED = Counter(
+    "privacy_router_shed_total",
+    "Requests refused with 503 overloaded before any work, by reason: in_flight (whole-path cap), "
+    "detection_queue (pending detections cap), standing_queue (slow detections, CoDel).",
+    ["reason"],
+)
+IN_FLIGHT = Gauge("privacy_router_in_flight", "/v1/* requests in flight on this replica (head to last byte).")

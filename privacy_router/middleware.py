@@ -2,7 +2,7 @@
 
 The order is declared once, in app.py:
 
-    HeaderLimits (431)  ->  BodySizeLimit (413)  ->  BodyReadTimeout (408)  ->  router
+    HeaderLimits (431) -> InFlightLimit (503) -> BodySizeLimit (413) -> BodyReadTimeout (408) -> router
 
 Every refusal here is in the OpenAI error shape and closes the connection (``Connection: close``):
 the rest of the body is never read, and a client that sent too much is not trusted with another
@@ -19,7 +19,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from privacy_router import metrics
-from privacy_router.api.responses import error_body
+from privacy_router.api.responses import error_body, error_response
+from privacy_router.errors import Overloaded
 
 
 class HeaderLimits:
@@ -45,6 +46,43 @@ class HeaderLimits:
         await self.app(scope, receive, send)
 
 
+class InFlightLimit:
+    """Whole-path admission: at most ``limit`` /v1/* requests in flight on this replica.
+
+    A request counts from its head until the last byte of its answer (a stream holds its slot
+    while it is relayed). One that finds ``limit`` others in flight is refused at once with 503
+    ``overloaded``, ``Retry-After`` and ``x-should-retry: true`` (errors.Overloaded), before its
+    body is read: nothing is scanned, audited or forwarded for it. admission.Admission guards
+    detection alone; this bounds the event loop, the policy call and the stream relay too.
+    Health, readiness, metrics and the UI are outside /v1/ and never shed.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int | None, retry_after_s: int = 1) -> None:
+        self.app = app
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0  # used from the event loop only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit is None or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            metrics.SHED.labels(reason="in_flight").inc()
+            metrics.REJECTED.labels(reason="overloaded").inc()
+            refusal = Overloaded("the gateway is overloaded; retry later", retry_after_s=self.retry_after_s)
+            # The body is left unread, so the connection cannot carry another request.
+            await error_response(refusal, {"connection": "close"})(scope, receive, send)
+            return
+        self.in_flight += 1
+        metrics.IN_FLIGHT.set(self.in_flight)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            metrics.IN_FLIGHT.set(self.in_flight)
+
+
 class BodyReadTimeout:
     """Answer 408 when the body has not fully arrived ``timeout_s`` after the app first asks for it.
 
@@ -62,7 +100,6 @@ class BodyReadTimeout:
             return
         deadline: float | None = None
         body_done = False
-        response_started = False
 
         async def timed_receive() -> Message:
             nonlocal deadline, body_done
@@ -74,26 +111,12 @@ class BodyReadTimeout:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                raise _SlowBody from None
+                raise _Refusal(408, "request body not received in time", "request_timeout") from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except _SlowBody:
-            if not response_started:
-                await _send_error(send, 408, "request body not received in time", "request_timeout")
-
-
-class _SlowBody(Exception):
-    pass
+        await _run_refusable(self.app, scope, timed_receive, send)
 
 
 class BodySizeLimit:
@@ -122,7 +145,6 @@ class BodySizeLimit:
                     await _send_error(send, 413, "request body too large", "payload_too_large")
                     return
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -130,24 +152,38 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _Refusal(413, "request body too large", "payload_too_large")
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not response_started:
-                await _send_error(send, 413, "request body too large", "payload_too_large")
+        await _run_refusable(self.app, scope, limited_receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _Refusal(Exception):
+    """Raised by a guarded ``receive`` to stop the app and answer with this error instead."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+async def _run_refusable(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app`` with a guarded ``receive``; when it raises _Refusal, answer with that error
+    (if no response has started yet: then the connection is simply dropped by the server)."""
+    response_started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal response_started
+        if message["type"] == "http.response.start":
+            response_started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking_send)
+    except _Refusal as refusal:
+        if not response_started:
+            await _send_error(send, refusal.status, refusal.message, refusal.code)
 
 
 async def _send_error(send: Send, status: int, message: str, code: str) -> None:

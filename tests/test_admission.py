@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from privacy_router.admission import Admission
 from privacy_router.errors import Overloaded
@@ -16,12 +17,18 @@ class Clock:
         return self.now
 
 
+def shed(reason: str) -> float:
+    return REGISTRY.get_sample_value("privacy_router_shed_total", {"reason": reason}) or 0.0
+
+
 def test_the_hard_cap_refuses_past_limit_and_frees_on_exit() -> None:
     a = Admission(2, target_s=None)
+    before = shed("detection_queue")
     with a.slot(), a.slot():
         with pytest.raises(Overloaded) as info, a.slot():
             pass
         assert info.value.retry_after_s == 1
+    assert shed("detection_queue") == before + 1
     with a.slot():
         assert a.pending == 1
     assert a.pending == 0
@@ -33,9 +40,11 @@ def test_a_standing_queue_sheds_until_a_detection_is_fast_again() -> None:
     a.observe(0.9)
     a.observe(0.7)  # the fastest of this window is still above the target
     clock.now = 1.1
+    before = shed("standing_queue")
     with a.slot():  # one in detection: never refused (no starvation)
         with pytest.raises(Overloaded), a.slot():
             pass
+        assert shed("standing_queue") == before + 1
         a.observe(0.2)  # a fast one: the queue drained
         with a.slot():
             assert a.pending == 2
@@ -56,7 +65,7 @@ def test_an_idle_window_clears_the_standing_queue() -> None:
     a = Admission(None, target_s=0.5, interval_s=1.0, parallelism=1, clock=clock)
     a.observe(3.0)
     clock.now = 1.0
-    assert a._refuse() is False  # nobody waits: admitted
+    assert a._refuse() is None  # nobody waits: admitted
     with a.slot():
         assert a.standing_queue
         clock.now = 2.0  # nothing finished, but the one in detection keeps the state

@@ -26,8 +26,22 @@ from privacy_router.testing import RunningGateway, RunningSimulator
 KEY = "bench-key"
 
 
-def write_config(path: Path, onprem: str, external: str, audit_db: Path, workers: int) -> Path:
-    config = {
+def write_config(
+    path: Path,
+    onprem: str,
+    external: str,
+    audit_db: Path,
+    workers: int,
+    *,
+    key: str = KEY,
+    service: str = "bench",
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """The gateway's config for load runs (this benchmark and scripts/soak.py): one on-prem and one
+    external simulator, the SQLite audit store, ``workers`` detection processes, one API key whose
+    service and tenant are ``service``, no per-key rate limits. ``extra`` adds or replaces whole
+    top-level sections (e.g. ``{"policy": {...}}``)."""
+    config: dict[str, Any] = {
         "audit": {"sqlite_path": str(audit_db)},
         "detection": {"workers": workers},
         "backends": {
@@ -45,14 +59,15 @@ def write_config(path: Path, onprem: str, external: str, audit_db: Path, workers
         "model_map": {"gpt-4o": "llama-3.1-8b"},
         "api_keys": [
             {
-                "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
-                "service": "bench",
-                "tenant": "bench",
+                "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
+                "service": service,
+                "tenant": service,
                 "jurisdiction": "US",
             }
         ],
-        # The benchmark offers more than the default per-key rate; limits are not what it measures.
+        # Load runs offer more than the default per-key rate; token buckets are not what they measure.
         "auth": {"rate_limit": {"key_rps": None, "tenant_rps": None}},
+        **(extra or {}),
     }
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
