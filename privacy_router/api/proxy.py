@@ -100,6 +100,8 @@ class Wire:
     stream: Callable[[], StreamStage] | None = None
     # The stream carries a usage chunk whether or not the client asked for one (issue 11).
     usage_asked: bool = False
+    # The backend sends ``"usage": null`` on every chunk anyway (TGI): not stripped.
+    usage_key_native: bool = False
 
 
 def _wire(ctx: RequestContext, backend: Backend | None, payload: dict[str, Any]) -> Wire:
@@ -123,20 +125,26 @@ def _wire(ctx: RequestContext, backend: Backend | None, payload: dict[str, Any])
         )
     if backend.kind == "anthropic" and ctx.endpoint != "messages":
         raise BadRequest("this endpoint is not available on the backend chosen for this request")
-    if ctx.endpoint == "chat.completions" and payload.get("stream") is True and _reports_usage(backend):
+    if payload.get("stream") is True and _reports_usage(backend, ctx.endpoint):
         # Usage for the audit log (issue 11: the economics report reads it), asked of every
         # backend that can report it; the relay drops it again for a client that did not ask.
         options = payload.get("stream_options")
         options = options if isinstance(options, dict) else {}
         payload = {**payload, "stream_options": {**options, "include_usage": True}}
-        return Wire(ctx.upstream_path, payload, usage_asked=True)
+        native = bool(getattr(BACKEND_KINDS.get(backend.kind), "usage_key_on_every_chunk", False))
+        return Wire(ctx.upstream_path, payload, usage_asked=True, usage_key_native=native)
     return Wire(ctx.upstream_path, payload)
 
 
-def _reports_usage(backend: Backend) -> bool:
-    """The adapter of this kind honours ``stream_options.include_usage`` (upstream/registry.py)."""
+def _reports_usage(backend: Backend, endpoint: str) -> bool:
+    """The adapter of this kind honours ``stream_options.include_usage`` on this endpoint's
+    streams (upstream/registry.py; docs/compatibility.md, "Token usage")."""
     adapter = BACKEND_KINDS.get(backend.kind)
-    return bool(getattr(adapter, "stream_usage", False))
+    if endpoint == "chat.completions":
+        return bool(getattr(adapter, "stream_usage", False))
+    if endpoint == "completions":
+        return bool(getattr(adapter, "completions_stream_usage", False))
+    return False
 
 
 def _client_asked_usage(ctx: RequestContext) -> bool:
@@ -394,6 +402,7 @@ async def _forward_stream(ctx: RequestContext, wire: Wire, surface: str) -> Resp
             ctx.endpoint,
             drop_done_after_error=True,
             strip_usage=wire.usage_asked and not _client_asked_usage(ctx),
+            keep_null_usage=wire.usage_key_native,
             # The text the client will resend next turn, for the detection cache (answers.py).
             keep_text=ctx.endpoint == "chat.completions" and ctx.gw.cache is not None,
         )

@@ -4,7 +4,8 @@ Input: the audit log's decision and completion records in a window, and the pric
 configuration (``backends.*[].pricing``). The method is in docs/economics.md; in short:
 
 * tokens per request come from the completion record's ``usage`` (what the backend reported);
-  when a request has none (a stream without usage, an upstream error), its input tokens are the
+  when a request has none (a stream that ended early, an upstream error, a ``/v1/completions``
+  stream to a kind the gateway does not ask for usage), its input tokens are the
   estimate the router put in the policy input (characters / 4) and its output tokens are 0, and
   the report counts such requests;
 * API spend = input tokens x input price + output tokens x output price, per external backend;

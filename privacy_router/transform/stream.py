@@ -32,7 +32,8 @@ Usage and the answer text (issue 11, issue 4): ``usage`` is the last ``usage`` o
 carried (the backend's own count). The gateway asks every backend that can for usage, so with
 ``strip_usage`` (the client did not ask for it) the usage chunk (``choices: []``) is dropped and the
 ``usage`` key is removed from ordinary chunks (OpenAI sends ``"usage": null`` on each): the client
-gets the stream it would have got without the gateway's question. With ``keep_text`` the restorer
+gets the stream it would have got without the gateway's question (``keep_null_usage``: the backend
+puts ``"usage": null`` on every chunk anyway, as TGI does, so that key stays). With ``keep_text`` the restorer
 keeps, per choice, the ``content`` text it emitted (placeholders restored), for
 ``answer_texts()``.
 """
@@ -61,6 +62,7 @@ class SSERestorer:
         *,
         drop_done_after_error: bool = False,
         strip_usage: bool = False,
+        keep_null_usage: bool = False,
         keep_text: bool = False,
     ) -> None:
         if endpoint not in ("chat.completions", "completions"):
@@ -68,6 +70,7 @@ class SSERestorer:
         self._vault = vault if vault is not None else Vault()
         self._drop_done_after_error = drop_done_after_error
         self._strip_usage = strip_usage
+        self._keep_null_usage = keep_null_usage
         self._keep_text = keep_text
         self._texts: dict[int, list[str]] = {}  # choice index -> content pieces the client got
         self.usage: dict[str, Any] | None = None
@@ -216,7 +219,7 @@ class SSERestorer:
                 return self._flush_all()  # the usage chunk the client did not ask for
             return self._flush_all() + raw  # usage chunk: release everything before it
         changed = False
-        if self._strip_usage and "usage" in obj:
+        if self._strip_usage and "usage" in obj and not (self._keep_null_usage and obj["usage"] is None):
             del obj["usage"]
             changed = True
         for choice in choices:

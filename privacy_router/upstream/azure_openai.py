@@ -11,7 +11,9 @@ What differs from OpenAI's own API (Azure OpenAI REST reference, "Chat completio
   and ``object``, no choices): it is dropped, so clients see OpenAI's chunk sequence;
 - errors are ``{"error": {"code": "DeploymentNotFound", "message": ...}}`` without ``type``, and a
   bad key gets ``{"statusCode": 401, "message": ...}``: both become OpenAI's error shape;
-- no ``/health``: ``GET {url}/openai/models?api-version=...`` answering 200 means healthy.
+- no ``/health``: ``GET {url}/openai/models?api-version=...`` answering 200 means healthy;
+- ``stream_options`` (usage on streams) is sent only with ``api_version`` 2024-10-21 or later:
+  older versions refuse the field, so their streams carry no usage (docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ _TYPES = {
 }
 
 
+# The first GA API version whose chat completions take ``stream_options`` (include_usage).
+STREAM_OPTIONS_SINCE = "2024-10-21"
+
+
 def error_type(status: int) -> str:
     return _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
 class AzureOpenAIBackend(OpenAICompatBackend):
     kind = "azure_openai"
+    # ``/completions`` (legacy models only) is not asked for usage (docs/compatibility.md).
+    completions_stream_usage = False
 
     def _query(self) -> str:
         return "?api-version=" + quote(self.settings.api_version, safe="")
@@ -58,6 +66,12 @@ class AzureOpenAIBackend(OpenAICompatBackend):
             )
         deployment = self.settings.deployments.get(model, model)
         return f"{self._base}/openai/deployments/{quote(deployment, safe='')}{path}{self._query()}"
+
+    def _prepare(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if "stream_options" in body and self.settings.api_version[:10] < STREAM_OPTIONS_SINCE:
+            # An older API version refuses the field (400): the stream goes without usage.
+            return {k: v for k, v in body.items() if k != "stream_options"}
+        return body
 
     def _headers(self, request_id: str | None) -> dict[str, str]:
         headers = {

@@ -303,6 +303,8 @@ class ConverseStream:
 
 class BedrockBackend(OpenAICompatBackend):
     kind = "bedrock"
+    # Usage comes from ConverseStream's ``metadata`` event; there is no completions endpoint.
+    completions_stream_usage = False
 
     def __init__(
         self,

@@ -51,6 +51,8 @@ def google_error(status: int, payload: Any) -> dict[str, Any] | None:
 
 class GeminiBackend(OpenAICompatBackend):
     kind = "gemini"
+    # Google's OpenAI-compatible endpoint serves chat only (no ``/completions``).
+    completions_stream_usage = False
 
     def _adapt(self, status: int, payload: JSONBody, sent: dict[str, Any]) -> JSONBody:
         if status >= 400:

@@ -167,6 +167,11 @@ class OpenAICompatBackend:
     # The server honours ``stream_options.include_usage`` (vLLM, OpenAI; the other kinds adapt it):
     # the gateway asks for usage on every stream and hides it from a client that did not.
     stream_usage = True
+    # The same on ``/v1/completions`` streams (vLLM and OpenAI both take ``stream_options`` there).
+    completions_stream_usage = True
+    # The server puts ``"usage": null`` on every chunk whether or not usage was asked for (TGI):
+    # the relay then leaves that key alone for a client that did not ask.
+    usage_key_on_every_chunk = False
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ included, so the adapters (upstream/<kind>.py) are tested against them:
   list ``[{"error": {"code", "message", "status"}}]``;
 - ``tgi``: any requested model is served by the one loaded model (its id in answers), tool calls
   with id ``"0"``, object arguments and no ``content``, ``id``/``type`` repeated in every stream
-  delta, errors ``{"error": str, "error_type": str}``;
+  delta, ``"usage": null`` on every stream chunk, errors ``{"error": str, "error_type": str}``;
 - ``trtllm``: vLLM's shapes with the flat error ``{"object": "error", "message", "type", "param",
   "code"}``, in the body and as a stream event.
 
@@ -224,6 +224,10 @@ def _gemini_chunks(events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]
 
 
 def _tgi_chunks(events: Iterator[dict[str, Any]], served_model: str) -> Iterator[dict[str, Any]]:
+    """TGI's ``ChatCompletionChunk`` serialises ``usage`` always: ``null`` on every chunk, and with
+    ``stream_options.include_usage`` one last chunk with ``choices: []`` and the counts
+    (router/src/chat.rs, ``ChatState::push``)."""
+
     def chunk(created: int, delta: dict[str, Any] | None, finish: str | None) -> dict[str, Any]:
         return {
             "object": "chat.completion.chunk",
@@ -234,6 +238,7 @@ def _tgi_chunks(events: Iterator[dict[str, Any]], served_model: str) -> Iterator
             "choices": []
             if delta is None
             else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "usage": None,
         }
 
     def tool_delta(name: str | None, arguments: str) -> dict[str, Any]:

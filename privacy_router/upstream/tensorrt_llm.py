@@ -31,6 +31,9 @@ def flat_error(status: int, payload: Any) -> dict[str, Any] | None:
 
 class TensorRTLLMBackend(OpenAICompatBackend):
     kind = "tensorrt_llm"
+    # Chat streams: usage chunk (``choices: []``) when asked, no ``usage`` key otherwise (chunks are
+    # dumped without None fields). ``/v1/completions`` streams are not asked (docs/compatibility.md).
+    completions_stream_usage = False
 
     def _adapt(self, status: int, payload: JSONBody, sent: dict[str, Any]) -> JSONBody:
         return (flat_error(status, payload) or payload) if status >= 400 else payload

@@ -51,6 +51,11 @@ def _finish(reason: Any, tool_calls: bool) -> Any:
 
 class TGIBackend(OpenAICompatBackend):
     kind = "tgi"
+    # Chat streams: TGI honours ``stream_options.include_usage`` (router/src/chat.rs: a last chunk
+    # with ``choices: []`` and ``usage``) and puts ``"usage": null`` on every other chunk either way.
+    usage_key_on_every_chunk = True
+    # ``/v1/completions`` streams: not asked for usage (docs/compatibility.md, "Token usage").
+    completions_stream_usage = False
 
     def _adapt(self, status: int, payload: JSONBody, sent: dict[str, Any]) -> JSONBody:
         if status >= 400:
