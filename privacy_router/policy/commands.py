@@ -28,7 +28,9 @@ def test_command(
     ] = None,
     coverage: Annotated[
         bool,
-        typer.Option("--coverage", help="Run the tests again traced; list the policy lines never reached"),
+        typer.Option(
+            "--coverage", help="Run the tests traced, in a child process; list the lines never reached"
+        ),
     ] = False,
 ) -> None:
     """Run every test_* rule in the *_test.rego files; exit 1 on any failure."""

@@ -20,15 +20,20 @@ are reported by their rule head. When the trace does not match the plan (a state
 or a block is opened by a statement that has none), coverage is reported as unavailable rather
 than guessed.
 
-The traced run happens in a child process (``measure``): the trace goes to file descriptor 1, which
-the child points at a temporary file, and regopy's ``save_bundle`` crashes in a process that has
-loaded spaCy. It costs several times a plain test run (policies/README.md has the measurement).
+The tests run once, traced, in a child process (``measure``), which reports their results and the
+coverage: the trace goes to file descriptor 1, which the child points at a temporary file (one test
+at a time, read line by line), and regopy's ``save_bundle`` crashes in a process that has loaded
+spaCy. Compiling the suite is the costly part (regopy spends hundreds of MB on test modules that
+use ``with``), so it is compiled once, in the child, and the compiler is freed before the plan is
+saved. It costs about as much memory as a plain test run (policies/README.md has the measurement).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
+import gc
 import json
 import os
 import re
@@ -125,9 +130,17 @@ class _Repeated:
 class PlanWalker:
     """Maps the VM's statement trace to the ``(file, line)`` of the statements of a saved plan."""
 
-    def __init__(self, plan: dict[str, Any], policy_files: set[str]) -> None:
+    def __init__(
+        self, plan: dict[str, Any], policy_files: set[str], names: dict[str, str] | None = None
+    ) -> None:
+        """``names``: the module name the plan gives a file -> its path in the policy folder."""
         files = [f["value"] for f in plan["static"].get("files", [])]
-        self._file_of = {i: name for i, name in enumerate(files) if name in policy_files}
+        rel_of = names or {}
+        self._file_of = {
+            i: rel_of.get(name, name)
+            for i, name in enumerate(files)
+            if rel_of.get(name, name) in policy_files
+        }
         self._plans = {p["name"]: p["blocks"] for p in plan["plans"]["plans"]}
         self._funcs = {f["name"]: f["blocks"] for f in (plan.get("funcs") or {}).get("funcs", [])}
         self.func_names = set(self._funcs)
@@ -238,40 +251,89 @@ def _captured_stdout(target: int) -> Iterator[None]:
         os.close(saved[1])
 
 
-def _traced(policy_dir: Path) -> Coverage:
+@dataclass
+class TracedRun:
+    """What the child reports: every test's ``(package, name, passed, error)``, and the coverage
+    (None, with ``note`` saying why, when the trace could not be matched to the plan)."""
+
+    results: list[tuple[str, str, bool, str | None]]
+    coverage: Coverage | None
+    note: str = ""
+
+
+def _traced(policy_dir: Path) -> TracedRun:
     """Compile the folder with its tests, run every test traced and walk the traces (child process)."""
     from privacy_router.policy.loader import new_interpreter, read_policy_dir
-    from privacy_router.policy.regotest import discover_tests
+    from privacy_router.policy.regotest import discover_tests, run_test
 
     files = read_policy_dir(policy_dir, include_tests=True)
     policy_modules = {rel: src for rel, src in files.modules.items() if not rel.endswith("_test.rego")}
-    interp = new_interpreter(files)
-    entrypoints = [f"{pkg.replace('.', '/')}/{name}" for pkg, name in discover_tests(files.modules)]
-    bundle = interp.build(None, entrypoints)
+    # rego-cpp keeps only the last part of a module's name in the plan ("privacy_router/a.rego"
+    # becomes "a.rego"), so modules are added under flat names that are unique and mapped back.
+    flat = {f"m{i}_{Path(rel).name}": rel for i, rel in enumerate(sorted(files.modules))}
+    by_rel = {rel: name for name, rel in flat.items()}
+    compiler = new_interpreter(
+        dataclasses.replace(files, modules={by_rel[rel]: src for rel, src in files.modules.items()})
+    )
+    tests = discover_tests(files.modules)
+    entrypoints = [f"{pkg.replace('.', '/')}/{name}" for pkg, name in tests]
+    try:
+        bundle = compiler.build(None, entrypoints)
+    except regopy.RegoError:
+        raise _CompileError from None
+    if not bundle.ok():
+        raise _CompileError
+    # The compiled bundle holds its data and runs in any interpreter. Freeing the compiler first
+    # lets saving the plan and the traced run reuse its memory: the compilation is the costly part
+    # (about 0.9 GB for the shipped suite), and saving the plan beside it costs 0.65 GB more.
+    interp = regopy.Interpreter()
+    del compiler
+    gc.collect()
+    run = TracedRun(results=[], coverage=None)
     with tempfile.TemporaryDirectory(prefix="rego-coverage-") as tmp:
         interp.save_bundle(str(Path(tmp) / "bundle"), bundle)
         plan = json.loads((Path(tmp) / "bundle" / "plan.json").read_text("utf-8"))
-        walker = PlanWalker(plan, set(policy_modules))
+        walker = PlanWalker(plan, set(policy_modules), flat)
+        del plan
         cov = Coverage(coverable=walker.coverable())
         cov.unplanned_rules = unplanned_rules(policy_modules, walker.func_names)
+        if not cov.coverable and not cov.unplanned_rules:
+            run.note = "the compiled plan names none of the policy files"
         trace_path = Path(tmp) / "trace.txt"
-        interp.log_level = regopy.LogLevel.DEBUG
-        for entrypoint in entrypoints:
-            fd = os.open(trace_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                with _captured_stdout(fd):
-                    interp.query_bundle_entrypoint(bundle, entrypoint)
-            finally:
-                os.close(fd)
-            with trace_path.open("r", encoding="utf-8", errors="replace") as trace:
-                walker.walk(entrypoint, trace, cov.covered)
-    return cov
+        for (package, name), entrypoint in zip(tests, entrypoints, strict=True):
+            if run.note:  # coverage is lost: the remaining tests still run, untraced
+                interp.log_level = regopy.LogLevel.NONE
+                result = run_test(interp, bundle, package, name)
+            else:
+                interp.log_level = regopy.LogLevel.DEBUG
+                # One test's trace at a time, in a file walked line by line (the matrix tests
+                # write tens of MB of trace).
+                fd = os.open(trace_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    with _captured_stdout(fd):
+                        result = run_test(interp, bundle, package, name)
+                finally:
+                    os.close(fd)
+                try:
+                    with trace_path.open("r", encoding="utf-8", errors="replace") as trace:
+                        walker.walk(entrypoint, trace, cov.covered)
+                except CoverageUnavailable as exc:
+                    run.note = str(exc)
+            run.results.append((result.package, result.name, result.passed, result.error))
+    if not run.note:
+        run.coverage = cov
+    return run
 
 
-def measure(policy_dir: Path, timeout_s: float = 3600) -> Coverage:
-    """Coverage of ``policy_dir``'s modules by its tests, measured in a child process: the trace is
-    written to file descriptor 1, and regopy 1.5.2's ``save_bundle`` crashes (``free(): invalid
-    size``) in a process that has loaded spaCy, as the gateway and the test suite have."""
+class _CompileError(Exception):
+    """The suite does not compile: the parent compiles it again itself to report the error."""
+
+
+def measure(policy_dir: Path, timeout_s: float = 3600) -> TracedRun:
+    """Run the tests of ``policy_dir`` traced, in a child process, and return their results and the
+    coverage of its modules. The child is needed because the trace is written to file descriptor 1,
+    and regopy 1.5.2's ``save_bundle`` crashes (``free(): invalid size``) in a process that has loaded
+    spaCy, as the gateway and the test suite have. ``CoverageUnavailable`` when the child fails."""
     with tempfile.TemporaryDirectory(prefix="rego-coverage-") as tmp:
         out = Path(tmp) / "coverage.json"
         cmd = [sys.executable, "-m", "privacy_router.policy.coverage", str(policy_dir), str(out)]
@@ -285,26 +347,34 @@ def measure(policy_dir: Path, timeout_s: float = 3600) -> Coverage:
             last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
             raise CoverageUnavailable(f"the traced run failed ({last[0][:200]})")
         doc = json.loads(out.read_text("utf-8"))
+    if "compile_error" in doc:
+        raise CoverageUnavailable("the tests do not compile")
+    results = [(str(p), str(n), bool(ok), e) for p, n, ok, e in doc["results"]]
     if "unavailable" in doc:
-        raise CoverageUnavailable(doc["unavailable"])
-    return Coverage(
+        return TracedRun(results, None, str(doc["unavailable"]))
+    coverage = Coverage(
         covered={k: set(v) for k, v in doc["covered"].items()},
         coverable={k: set(v) for k, v in doc["coverable"].items()},
         unplanned_rules={k: [(n, r) for n, r in v] for k, v in doc["unplanned_rules"].items()},
     )
+    return TracedRun(results, coverage)
 
 
 def _main(argv: list[str]) -> int:
     policy_dir, out = Path(argv[0]), Path(argv[1])
+    doc: dict[str, Any]
     try:
-        cov = _traced(policy_dir)
-        doc: dict[str, Any] = {
-            "covered": {k: sorted(v) for k, v in cov.covered.items()},
-            "coverable": {k: sorted(v) for k, v in cov.coverable.items()},
-            "unplanned_rules": cov.unplanned_rules,
-        }
-    except CoverageUnavailable as exc:
-        doc = {"unavailable": str(exc)}
+        run = _traced(policy_dir)
+    except _CompileError:
+        doc = {"compile_error": True}
+    else:
+        doc = {"results": run.results}
+        if run.coverage is None:
+            doc["unavailable"] = run.note
+        else:
+            doc["covered"] = {k: sorted(v) for k, v in run.coverage.covered.items()}
+            doc["coverable"] = {k: sorted(v) for k, v in run.coverage.coverable.items()}
+            doc["unplanned_rules"] = run.coverage.unplanned_rules
     out.write_text(json.dumps(doc), "utf-8")
     return 0
 

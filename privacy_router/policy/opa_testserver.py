@@ -13,7 +13,8 @@ wire format the router uses (OPA REST API docs):
 
 Faults can be injected to test that the client fails closed: ``fault`` is one of ``undefined``,
 ``non_json``, ``http_500``, ``stall`` (answer after ``stall_s``), ``bad_result`` (a decision with an
-unknown action) and ``not_ready``. Every request path is appended to ``calls``.
+unknown action) and ``not_ready``. Every request path is appended to ``calls``, and every decision id
+sent to ``decision_ids``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class OpaTestServer:
         self.stall_s = 1.0
         self.decision_logging = True
         self.calls: list[str] = []
+        self.decision_ids: list[str] = []
         self._engines: dict[str, EmbeddedPolicyEngine] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -141,6 +143,7 @@ def _handler_for(server: OpaTestServer) -> type[BaseHTTPRequestHandler]:
             body: dict[str, Any] = {}
             if server.decision_logging:
                 body["decision_id"] = str(uuid.uuid4())
+                server.decision_ids.append(body["decision_id"])
             if provenance:
                 body["provenance"] = {
                     "version": VERSION,

@@ -1,8 +1,9 @@
 """A runner for Rego unit tests (``*_test.rego``), in the spirit of ``opa test``.
 
 Every rule named ``test_*`` in a test file's package is evaluated on its own and passes only when its
-value is exactly ``true``. With ``coverage=True`` the tests run a second time with the VM's statement
-trace on, and ``RegoTestReport.coverage`` lists the policy lines they never reached (``coverage.py``).
+value is exactly ``true``. With ``coverage=True`` the tests run instead in a child process with the
+VM's statement trace on, and ``RegoTestReport.coverage`` lists the policy lines they never reached
+(``coverage.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import regopy
 
 from privacy_router.errors import ConfigError
 from privacy_router.policy.coverage import Coverage, CoverageUnavailable, measure
@@ -68,9 +71,36 @@ def discover_tests(sources: dict[str, str]) -> list[tuple[str, str]]:
     return found
 
 
+def compile_tests(interp: regopy.Interpreter, policy_dir: Path, entrypoints: list[str]) -> regopy.Bundle:
+    """One bundle with every test as an entrypoint; ``ConfigError`` when the suite does not compile."""
+    try:
+        return interp.build(None, entrypoints)
+    except Exception as exc:
+        raise ConfigError(
+            f"policy tests in {str(policy_dir)!r} do not compile: {engine_error_text(interp)}"
+        ) from exc
+
+
+def run_test(interp: regopy.Interpreter, bundle: regopy.Bundle, package: str, name: str) -> RegoTestResult:
+    """Evaluate one test rule: it passes only when its value is exactly ``true``."""
+    entrypoint = f"{package.replace('.', '/')}/{name}"
+    try:
+        output = interp.query_bundle_entrypoint(bundle, entrypoint)
+        ok = output.ok()
+        results = output.results
+    except Exception as exc:  # a broken test is a failed test, not a crashed run
+        return RegoTestResult(package, name, False, type(exc).__name__)
+    if not ok:
+        return RegoTestResult(package, name, False, engine_error_text(interp))
+    if len(results) == 1 and results[0].expressions == [True]:
+        return RegoTestResult(package, name, True)
+    value = "undefined" if not results or not results[0].expressions else "not true"
+    return RegoTestResult(package, name, False, value)
+
+
 def run_tests(policy_dir: Path, *, coverage: bool = False) -> RegoTestReport:
-    """Load policy, data and tests under ``policy_dir`` and run every test rule (then, with
-    ``coverage``, run them again traced and record which policy lines they reached).
+    """Load policy, data and tests under ``policy_dir`` and run every test rule (with ``coverage``,
+    run them traced in a child process, which also records which policy lines they reached).
 
     Load errors (bad syntax, bad JSON) raise ``ConfigError``.
     """
@@ -80,33 +110,22 @@ def run_tests(policy_dir: Path, *, coverage: bool = False) -> RegoTestReport:
     tests = discover_tests(files.modules)
     if not tests:
         return report
+    if coverage:
+        # The traced run gives the results too: compiling the suite here as well would hold a
+        # second compiled copy (about 1 GB for the shipped suite) while the child runs.
+        try:
+            traced = measure(policy_dir)
+        except CoverageUnavailable as exc:  # the child failed: run the tests here, without coverage
+            report.coverage_note = f"coverage not available: {exc}"
+        else:
+            report.results = [RegoTestResult(*r) for r in traced.results]
+            report.coverage = traced.coverage
+            if traced.coverage is None:
+                report.coverage_note = f"coverage not available: {traced.note}"
+            return report
     # Compile once with every test as an entrypoint: a plain query() recompiles all modules each
     # time (about 2.5 s per test on the default policy), a bundle entrypoint runs in milliseconds.
     entrypoints = [f"{package.replace('.', '/')}/{name}" for package, name in tests]
-    try:
-        bundle = interp.build(None, entrypoints)
-    except Exception as exc:
-        raise ConfigError(
-            f"policy tests in {str(policy_dir)!r} do not compile: {engine_error_text(interp)}"
-        ) from exc
-    for (package, name), entrypoint in zip(tests, entrypoints, strict=True):
-        try:
-            output = interp.query_bundle_entrypoint(bundle, entrypoint)
-            ok = output.ok()
-            results = output.results
-        except Exception as exc:  # a broken test is a failed test, not a crashed run
-            report.results.append(RegoTestResult(package, name, False, type(exc).__name__))
-            continue
-        if not ok:
-            report.results.append(RegoTestResult(package, name, False, engine_error_text(interp)))
-        elif len(results) == 1 and results[0].expressions == [True]:
-            report.results.append(RegoTestResult(package, name, True))
-        else:
-            value = "undefined" if not results or not results[0].expressions else "not true"
-            report.results.append(RegoTestResult(package, name, False, value))
-    if coverage:
-        try:
-            report.coverage = measure(policy_dir)
-        except CoverageUnavailable as exc:
-            report.coverage_note = f"coverage not available: {exc}"
+    bundle = compile_tests(interp, policy_dir, entrypoints)
+    report.results = [run_test(interp, bundle, package, name) for package, name in tests]
     return report

@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+import structlog
 from prometheus_client import REGISTRY
 
 from privacy_router.errors import ConfigError
 from privacy_router.policy import lifecycle
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
+from privacy_router.policy.failure import FAILURE_POLICY_ID, FAILURE_REASON, failure_decision
 from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
 from privacy_router.policy.regotest import RegoTestReport
 from privacy_router.types import Decision
@@ -72,7 +74,11 @@ def test_a_policy_that_does_not_compile_never_replaces_the_working_one(root: Pat
     active = engine.info
     (root / "p.rego").write_text("package privacy_router\n\ndecision := {\n", "utf-8")
     failed_before = reloads("failed")
-    result = engine.reload()
+    with structlog.testing.capture_logs() as logs:
+        result = engine.reload()
+    assert [(e["event"], e["log_level"], e["active_revision"]) for e in logs] == [
+        ("policy_reload_failed", "error", "r1")
+    ]
     assert (
         result.ok is False
         and result.error is not None
@@ -178,3 +184,39 @@ def test_shadow_agreement_and_failure_never_raise(
     (broken / "p.rego").write_text('package privacy_router\n\ndecision := {"action": "teleport"}\n', "utf-8")
     failing = ShadowPolicy(EmbeddedPolicyEngine(broken)).compare(make_input(), active)
     assert (failing["action"], failing["agrees"], failing["error"]) == (None, False, True)
+
+
+# -- the declared failure action (policy/failure.py): on-prem only, never external -------------------
+
+
+def test_failure_action_onprem_prefers_a_healthy_backend_serving_the_model() -> None:
+    policy_input = make_input(
+        request={"model": "qwen-2.5-7b"},
+        backends={
+            "onprem": [
+                {"name": "vllm-a", "healthy": True, "models": ["llama-3.1-8b"]},
+                {"name": "vllm-down", "healthy": False, "models": ["qwen-2.5-7b"]},
+                {"name": "vllm-b", "healthy": True, "models": ["qwen-2.5-7b"]},
+            ],
+            "external": [{"name": "openai", "region": "us", "healthy": True}],
+        },
+    )
+    assert failure_decision("onprem", policy_input) == Decision(
+        "onprem", "vllm-b", reasons=(FAILURE_REASON,), policy_id=FAILURE_POLICY_ID
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure_action", "onprem"),
+    [
+        ("block", [{"name": "vllm-a", "healthy": True, "models": []}]),
+        ("onprem", [{"name": "vllm-a", "healthy": False, "models": []}]),
+        ("onprem", []),
+        ("onprem", "not-a-list"),
+    ],
+    ids=["declared-block", "onprem-unhealthy", "no-onprem", "malformed-backends"],
+)
+def test_failure_action_blocks_when_it_cannot_stay_onprem(failure_action: str, onprem: object) -> None:
+    """None means block: a healthy external backend is never the fallback."""
+    backends = {"onprem": onprem, "external": [{"name": "openai", "region": "us", "healthy": True}]}
+    assert failure_decision(failure_action, make_input(backends=backends)) is None

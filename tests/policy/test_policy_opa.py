@@ -3,12 +3,16 @@ mode failing closed (threats.md 2.2)."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from privacy_router.audit.records import decision_record
+from privacy_router.audit.sqlite import SqliteAuditStore
 from privacy_router.config import PolicySettings
 from privacy_router.errors import ConfigError, PolicyUnavailable
 from privacy_router.policy import PolicyEngine
@@ -19,7 +23,7 @@ from privacy_router.policy.opa import OpaPolicyEngine, _bundle_revision
 from privacy_router.policy.opa_testserver import OpaTestServer
 from privacy_router.resources import resource_dir
 from privacy_router.testing import free_port
-from privacy_router.types import Decision, PolicyInfo
+from privacy_router.types import Decision, PolicyInfo, Principal
 
 from .conftest import make_input
 
@@ -37,8 +41,10 @@ def server(opa: OpaTestServer) -> Iterator[OpaTestServer]:
     opa.fault = None
     opa.decision_logging = True
     opa.calls.clear()
+    revision = opa.revision
     yield opa
     opa.fault = None
+    opa.revision = revision
 
 
 def test_opa_engine_decides_and_records_decision_id_and_bundle_revision(server: OpaTestServer) -> None:
@@ -158,3 +164,47 @@ def test_opa_failure_action_onprem_is_read_from_the_server(tmp_path: Path) -> No
     )
     with OpaTestServer(root) as srv:
         assert OpaPolicyEngine(srv.url, timeout_s=5.0).failure_action == "onprem"
+
+
+def test_audit_record_carries_the_decision_id_and_bundle_revision_opa_sent(
+    server: OpaTestServer, tmp_path: Path
+) -> None:
+    """OPA's bundle revision, not the local manifest's, and the decision id OPA answered with, are
+    what the audit record stores (the pipeline passes ``decision.policy_info`` to the record)."""
+    server.revision = "bundle-2031.4.2"
+    engine = OpaPolicyEngine(server.url, timeout_s=5.0)
+    assert engine.info.revision == "2025.1.0"  # the local policies/.manifest
+    policy_input = make_input()
+    decision = engine.evaluate(policy_input)
+    assert decision.policy_info is not None
+    store = SqliteAuditStore(tmp_path / "audit.db")
+    try:
+        store.append(
+            decision_record(
+                request_id="req-opa-1",
+                principal=Principal("svc", "acme", "US"),
+                endpoint="chat.completions",
+                model="gpt-4o",
+                decision=decision,
+                backend_region="us",
+                policy=decision.policy_info,
+                pack_versions={},
+                entities=[],
+                categories=[],
+                unscannable_parts=0,
+                prompt_hmac="a" * 64,
+                policy_input=policy_input,
+            )
+        )
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
+        (canon,) = conn.execute("SELECT canon FROM audit_log WHERE record_type = 'decision'").fetchone()
+    policy = json.loads(canon)["policy"]
+    assert policy == {
+        "id": "privacy_router.decision",
+        "revision": "bundle-2031.4.2",
+        "files_hash": engine.info.files_hash,
+        "engine": "opa",
+        "decision_id": server.decision_ids[-1],
+    }

@@ -1,4 +1,4 @@
-"""`privacy-router policy check` and `policy replay` through typer's CliRunner."""
+"""`privacy-router policy check`, `policy replay` and `policy test --coverage` through typer's CliRunner."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from privacy_router.audit.records import decision_record
 from privacy_router.audit.sqlite import SqliteAuditStore
 from privacy_router.policy.commands import app
+from privacy_router.policy.loader import read_policy_dir
+from privacy_router.policy.regotest import run_tests
 from privacy_router.resources import resource_dir
 from privacy_router.types import Decision, PolicyInfo, Principal
 
@@ -192,3 +194,81 @@ def test_replay_without_a_store_is_exit_2(tmp_path: Path) -> None:
         app, ["replay", "--policy", str(POLICIES), "--audit-db", str(tmp_path / "none.db")]
     )
     assert result.exit_code == 2
+
+
+# -- policy test --coverage -------------------------------------------------------------------------
+# A policy in two packages over three files in nested folders. The tests call level() with 9 and 3:
+# the "negative" body is evaluated each time and its first expression (line 13) fails, so line 14
+# is never reached; data.q.unused (pkg/sub/c.rego line 7) is read by no test.
+MULTI_FILES = {
+    "pkg/a.rego": 'package p\n\nimport rego.v1\n\nallow if {\n\tinput.role == "admin"\n'
+    '\tlevel(input.level) == "high"\n}\n',
+    "pkg/b.rego": 'package p\n\nimport rego.v1\n\nlevel(n) := "high" if n > 5\n\n'
+    'level(n) := "low" if {\n\tn <= 5\n\tn >= 0\n}\n\n'
+    'level(n) := "negative" if {\n\tn < 0\n\tn > -100\n}\n',
+    "pkg/sub/c.rego": "package q\n\nimport rego.v1\n\nlimit := 3\n\nunused := 4\n",
+    "pkg/p_test.rego": "package p_test\n\nimport rego.v1\n\n"
+    'test_admin_high if {\n\tdata.p.allow with input.role as "admin" with input.level as 9\n}\n\n'
+    'test_low if data.p.level(data.q.limit) == "low"\n\n'
+    'test_user_denied if {\n\tnot data.p.allow with input.role as "user"\n}\n',
+}
+
+
+def multi_file_policy(tmp_path: Path) -> Path:
+    root = tmp_path / "multi"
+    for rel, text in MULTI_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, "utf-8")
+    return root
+
+
+def test_coverage_of_a_multi_file_policy_names_the_unreached_lines_by_their_path(tmp_path: Path) -> None:
+    """Modules in subfolders keep their path in the report (rego-cpp's plan names files by their
+    last part only, so a.rego in two folders would otherwise be mixed up or not found at all)."""
+    result = runner.invoke(app, ["test", "--coverage", str(multi_file_policy(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-4:] == [
+        "coverage: 80.0% of policy lines reached by the tests",
+        "  not reached: pkg/b.rego: 14",
+        "  not reached: pkg/sub/c.rego: 7",
+        "3 passed, 0 failed",
+    ]
+
+
+def test_coverage_reports_reached_lines_of_every_file(tmp_path: Path) -> None:
+    report = run_tests(multi_file_policy(tmp_path), coverage=True)
+    assert report.coverage is not None
+    assert report.coverage.covered == {
+        "pkg/a.rego": {5, 6, 7},
+        "pkg/b.rego": {5, 8, 9, 13},  # 13 is evaluated (and fails), 14 after it is not
+        "pkg/sub/c.rego": {5},
+    }
+    assert report.coverage.not_reached == {"pkg/b.rego": [14], "pkg/sub/c.rego": [7]}
+
+
+def test_coverage_run_reports_failing_tests_like_a_plain_run(tmp_path: Path) -> None:
+    """With --coverage the results come from the traced run (the suite is compiled once)."""
+    root = multi_file_policy(tmp_path)
+    test_file = root / "pkg" / "p_test.rego"
+    test_file.write_text(test_file.read_text("utf-8") + '\ntest_wrong if data.p.level(1) == "high"\n')
+    plain = runner.invoke(app, ["test", str(root)])
+    traced = runner.invoke(app, ["test", "--coverage", str(root)])
+    assert (plain.exit_code, traced.exit_code) == (1, 1)
+    assert "FAIL p_test.test_wrong: undefined" in traced.output.splitlines()
+    assert traced.output.splitlines()[:4] == plain.output.splitlines()[:4]
+    assert traced.output.splitlines()[-1] == plain.output.splitlines()[-1] == "3 passed, 1 failed"
+    assert "not reached: pkg/b.rego: 14" in traced.output  # line 9 (n >= 0) is reached by level(1)
+
+
+@pytest.mark.slow
+def test_coverage_of_the_shipped_suite_completes_and_covers_every_module() -> None:
+    """The shipped suite (with its matrix tests) traced: one compile in the child process. Whether
+    the suite passes is test_policy_rego_suite.py's business; here every test has a result."""
+    report = run_tests(POLICIES, coverage=True)
+    assert len(report.results) >= 30
+    assert report.coverage is not None, report.coverage_note
+    modules = {rel for rel in read_policy_dir(POLICIES).modules}
+    assert set(report.coverage.coverable) == modules
+    for rel, lines in report.coverage.covered.items():
+        assert lines <= report.coverage.coverable[rel]
+    assert report.coverage.percent > 90.0
