@@ -29,6 +29,16 @@ strategy := data.preference.strategy if data.preference.strategy in known_strate
 
 strategy := "order" if not data.preference.strategy in known_strategies
 
+# Whether this step can change any order at all. It depends on data only: the router reads it
+# once when it loads the policy and skips the query while it is false (list order is already the
+# decision's order), so the default costs nothing per request. A preference package without this
+# rule is always evaluated.
+default active := false
+
+active if strategy != "order"
+
+active if designated_backend
+
 input_tokens := n if {
 	n := input.request.estimated_input_tokens
 	is_number(n)

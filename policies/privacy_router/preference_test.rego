@@ -167,6 +167,11 @@ test_shipped_preference_keeps_list_order if {
 	out == {"order": ["openai", "mistral"], "reasons": []}
 }
 
+# The shipped data changes no order, so the router skips the query (policy/preference.py).
+test_shipped_preference_is_inactive if {
+	privacy_router.preference.active == false
+}
+
 test_unknown_strategy_keeps_list_order if {
 	pref_got.unknown == {"order": ["openai", "mistral"], "reasons": []}
 }

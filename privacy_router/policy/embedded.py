@@ -28,6 +28,7 @@ from privacy_router.policy.base import (
 )
 from privacy_router.policy.loader import engine_error_text, new_interpreter, read_policy_dir
 from privacy_router.policy.preference import (
+    active_query,
     apply_preference,
     preference_input,
     preference_query,
@@ -64,7 +65,20 @@ class EmbeddedPolicyEngine:
             raise ConfigError(f"{problem} (preference): {engine_error_text(self._interp)}") from exc
         if not self._preference.ok():
             raise ConfigError(f"{problem} (preference): {engine_error_text(self._interp)}")
+        self.preference_active = self._read_once(active_query(query)) is not False
+        self._bound: regopy.Bundle | None = None
         self.failure_action: FailureAction = self._declared_failure_action(str(root))
+
+    def _read_once(self, ref: str) -> object:
+        """The value of an input-independent rule (None when undefined); read at load time. Bound
+        to a variable: as a bare query, a rule whose value is ``false`` would come back undefined."""
+        try:
+            output = self._interp.query(f"value := {ref}")
+        except regopy.RegoError:
+            return None
+        if not output.ok() or not output.results:
+            return None
+        return output.results[0].bindings.get("value")
 
     def _declared_failure_action(self, where: str) -> FailureAction:
         """``failure_action`` of the decision's package, read once (it must not depend on input)."""
@@ -85,7 +99,9 @@ class EmbeddedPolicyEngine:
     def from_settings(cls, settings: PolicySettings) -> EmbeddedPolicyEngine:
         return cls(settings.dir, settings.query)
 
-    def _run(self, bundle: regopy.Bundle, policy_input: dict[str, Any]) -> tuple[bool, object]:
+    def _run(
+        self, bundle: regopy.Bundle, policy_input: dict[str, Any], *, bound: bool = False
+    ) -> tuple[bool, object]:
         """``(defined, value)`` of one compiled query; ``PolicyUnavailable`` on failure.
 
         The input goes in as JSON text (``set_input_term``), not as ``regopy.Input``, although
@@ -108,9 +124,22 @@ class EmbeddedPolicyEngine:
                 raise PolicyUnavailable(f"policy engine error ({type(exc).__name__})") from exc
         if not ok:
             raise PolicyUnavailable("policy engine error while evaluating the decision")
+        if bound:  # a ``value := <query>`` bundle (document())
+            if len(results) != 1 or "value" not in results[0].bindings:
+                return False, None
+            return True, results[0].bindings["value"]
         if len(results) != 1 or len(results[0].expressions) != 1:
             return False, None
         return True, results[0].expressions[0]
+
+    def document(self, policy_input: dict[str, Any]) -> tuple[bool, object]:
+        """``(defined, value)`` of the query as OPA's Data API answers it, ``false`` included: as a
+        bare query, a document whose value is ``false`` comes back undefined from regopy; bound to
+        a variable it does not. Used by the OPA test double (opa_testserver.py)."""
+        if self._bound is None:
+            with self._lock:
+                self._bound = self._interp.build(f"value := {self.query}")
+        return self._run(self._bound, policy_input, bound=True)
 
     def evaluate_raw(self, policy_input: dict[str, Any]) -> object:
         """Run the query and return its raw value (unvalidated); ``PolicyUnavailable`` on failure."""
@@ -121,7 +150,7 @@ class EmbeddedPolicyEngine:
 
     def evaluate(self, policy_input: dict[str, Any]) -> Decision:
         decision = validate_decision(self.evaluate_raw(policy_input), policy_input)
-        if wants_preference(decision):
+        if self.preference_active and wants_preference(decision):
             _, preferred = self._run(self._preference, preference_input(policy_input, decision))
             decision = apply_preference(decision, preferred)
         return dataclasses.replace(decision, policy_info=self.info)

@@ -40,6 +40,13 @@ from privacy_router.policy.base import (
     failure_query,
 )
 from privacy_router.policy.loader import read_policy_dir
+from privacy_router.policy.preference import (
+    active_query,
+    apply_preference,
+    preference_input,
+    preference_query,
+    wants_preference,
+)
 from privacy_router.policy.schema import validate_decision
 from privacy_router.resources import resource_dir
 from privacy_router.types import Decision, PolicyInfo
@@ -83,6 +90,10 @@ class OpaPolicyEngine:
         self.query = query
         self._path = _data_path(query)
         self._failure_path = _data_path(failure_query(query))
+        self._preference_path = _data_path(preference_query(query))
+        self._active_path = _data_path(active_query(query))
+        # Until OPA says the preference step is inactive, it is evaluated (policy/preference.py).
+        self.preference_active = True
         files = read_policy_dir(policy_dir if policy_dir is not None else resource_dir("policies"))
         self.info = PolicyInfo(revision=files.revision, files_hash=files.files_hash, engine=ENGINE_NAME)
         https = parts.scheme == "https"
@@ -132,6 +143,7 @@ class OpaPolicyEngine:
         try:
             body = self._post(self._failure_path, {})
             self.failure_action = check_failure_action(body.get("result"), "OPA policy")
+            self.preference_active = self._post(self._active_path, {}).get("result") is not False
             self._failure_action_known = True
         except (PolicyUnavailable, ValueError):
             log.warning("opa_failure_action_unknown", fallback="block")
@@ -158,6 +170,11 @@ class OpaPolicyEngine:
     def evaluate(self, policy_input: dict[str, Any]) -> Decision:
         raw, decision_id, revision = self.evaluate_raw(policy_input)
         decision = validate_decision(raw, policy_input)
+        if self.preference_active and wants_preference(decision):
+            # The preference step, a second Data API call; the decision id recorded stays the
+            # decision's. No result (a policy without the step) leaves the decision as it is.
+            body = self._post(self._preference_path, preference_input(policy_input, decision))
+            decision = apply_preference(decision, body.get("result"))
         info = self.info if revision is None else dataclasses.replace(self.info, revision=revision)
         return dataclasses.replace(decision, policy_info=info, decision_id=decision_id)
 

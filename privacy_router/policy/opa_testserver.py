@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from privacy_router.errors import ConfigError, PolicyUnavailable
-from privacy_router.policy.base import UndefinedDecision
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
 from privacy_router.policy.loader import read_policy_dir
 
@@ -157,9 +156,9 @@ def _handler_for(server: OpaTestServer) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 engine = server.engine_for(query)
-                body["result"] = engine.evaluate_raw(policy_input if isinstance(policy_input, dict) else {})
-            except UndefinedDecision:
-                pass  # OPA: an undefined document is 200 without "result"
+                defined, value = engine.document(policy_input if isinstance(policy_input, dict) else {})
+                if defined:  # OPA: an undefined document is 200 without "result"
+                    body["result"] = value
             except (ConfigError, PolicyUnavailable) as exc:
                 message = exc.message if isinstance(exc, ConfigError) else "evaluation error"
                 self._json(500, {"code": "internal_error", "message": message})

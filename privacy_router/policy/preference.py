@@ -32,6 +32,13 @@ def preference_query(query: str) -> str:
     return f"{package}.preference.result" if package else "data.preference.result"
 
 
+def active_query(query: str) -> str:
+    """``data.privacy_router.decision`` -> ``data.privacy_router.preference.active``: whether the
+    preference can change any order. It depends on data only, so engines read it once per loaded
+    policy; ``False`` skips the query for every request, undefined (no such rule) keeps it."""
+    return preference_query(query).rpartition(".")[0] + ".active"
+
+
 def wants_preference(decision: Decision) -> bool:
     """Only a decision that names a backend has anything to reorder."""
     return decision.action != "block" and decision.backend is not None

@@ -20,6 +20,8 @@ from privacy_router.detection.engine import DetectionEngine
 from privacy_router.gateway import Gateway
 from privacy_router.pipeline import RequestContext, build_policy_input, detect, estimated_tokens, extract_step
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
+from privacy_router.policy.opa import OpaPolicyEngine
+from privacy_router.policy.opa_testserver import OpaTestServer
 from privacy_router.resources import resource_dir
 from privacy_router.testing import RunningSimulator, ServerThread
 from privacy_router.types import Principal
@@ -358,3 +360,33 @@ def test_cheap_external_backend_never_receives_a_phi_prompt(
     assert (clean.status_code, clean.headers["x-privacy-route"]) == (200, "external")
     assert posts == {"onprem": 1, "cheap": 1, "dear": 0}
     assert PHI_VALUE not in external_records
+
+
+@pytest.mark.parametrize("name", ["order", "cheapest", "fastest-designated-onprem"])
+def test_opa_engine_applies_the_same_preference(
+    name: str, preference_engines: dict[str, EmbeddedPolicyEngine], tmp_path: Path
+) -> None:
+    """Both engines run the preference step alike (policy/preference.py): same backend and order
+    for every grid input. With the shipped "order" data the step is inactive and OPA gets one call
+    per decision; with a real preference, two."""
+    policy_dir = preference_policy(tmp_path / name, PREFERENCES[name])
+    with OpaTestServer(policy_dir) as server:
+        opa = OpaPolicyEngine(server.url, timeout_s=10.0, policy_dir=policy_dir)
+        assert opa.preference_active is (name != "order")
+        assert preference_engines[name].preference_active is (name != "order")
+        server.calls.clear()
+        routed = 0
+        for cell in GRID:
+            policy_input = grid_input(*cell)
+            want = preference_engines[name].evaluate(policy_input)
+            routed += want.action != "block"
+            got = opa.evaluate(policy_input)
+            assert (got.action, got.backend, got.fallbacks, got.reasons) == (
+                want.action,
+                want.backend,
+                want.fallbacks,
+                want.reasons,
+            ), cell
+        calls = Counter(call.rsplit("/", 1)[-1] for call in server.calls)
+        assert calls["decision"] == len(GRID)
+        assert calls["result"] == (0 if name == "order" else routed)
