@@ -2,7 +2,8 @@
 
 Pack detectors (``detectors/*.yaml``) are single patterns with context words. What a pattern cannot
 express lives here, one module each: whole address blocks (``address.py``); person and organisation
-names from rules and the census name lists (``gazetteer.py``).
+names from rules and the census name lists (``gazetteer.py``); towns, countries and nationality,
+religious and political group words from the GeoNames gazetteer and word lists (``places.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from presidio_analyzer import EntityRecognizer
 
 from privacy_router.detection.address import AddressRecognizer
 from privacy_router.detection.gazetteer import NameRecognizer
+from privacy_router.detection.places import PlaceRecognizer
 
 
 def extra_recognizers() -> list[EntityRecognizer]:
     """Fresh instances of the code recognizers, registered next to Presidio's and the packs'."""
-    return [AddressRecognizer(), NameRecognizer()]
+    return [AddressRecognizer(), NameRecognizer(), PlaceRecognizer()]

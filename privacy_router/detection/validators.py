@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 
 _SEPARATORS = str.maketrans("", "", " -.")
@@ -148,9 +149,13 @@ def aba_routing(value: str) -> bool:
     return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])) % 10 == 0
 
 
+_PHONE_EXTENSION = re.compile(r"\s*(?:x|ext\.?)\s*\d{1,5}\Z", re.IGNORECASE)
+
+
 def phone_digits(value: str) -> bool:
-    """A telephone number has 7 to 15 digits (ITU-T E.164 allows at most 15)."""
-    return 7 <= sum(c.isdigit() for c in value) <= 15
+    """A telephone number has 7 to 15 digits (ITU-T E.164 allows at most 15), not counting an
+    extension written after it ("x818", "ext. 12"), which is dialled after the connection."""
+    return 7 <= sum(c.isdigit() for c in _PHONE_EXTENSION.sub("", value)) <= 15
 
 
 def payment_card(value: str) -> bool:
@@ -160,6 +165,9 @@ def payment_card(value: str) -> bool:
     the ranges are those the card schemes publish: UATP 1 (15 digits), Mir 2200-2204, Mastercard
     2221-2720 and 51-55, American Express 34/37, Diners Club 300-305/3095/36/38/39, JCB 3528-3589,
     Visa 4, Maestro 50/56-69, Discover/UnionPay/RuPay 6, RuPay and UnionPay 81-82, Troy 9792.
+    JCB also issued 15-digit numbers under the older prefixes 2131 and 1800 (listed as JCB, 15
+    digits, in M. Gilleland, "Anatomy of Credit Card Numbers", 2003, and in the IIN tables of that
+    era); 1800 already falls under the 15-digit "1" rule, 2131 is accepted with 15 digits only.
     """
     digits = _compact(value)
     if not 12 <= len(digits) <= 19 or not luhn(digits):
@@ -168,7 +176,7 @@ def payment_card(value: str) -> bool:
     if first == "1":
         return len(digits) == 15
     if first == "2":
-        return 2200 <= four <= 2204 or 2221 <= four <= 2720
+        return 2200 <= four <= 2204 or 2221 <= four <= 2720 or (four == 2131 and len(digits) == 15)
     if first == "3":
         return (
             two in (34, 36, 37, 38, 39)
@@ -183,28 +191,25 @@ def payment_card(value: str) -> bool:
     return first in "456"
 
 
-_VERHOEFF_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
-    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
-    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
-    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
-    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
-    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
-    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)
-_VERHOEFF_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
-    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
-    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
-    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)
+def _d5_product(j: int, k: int) -> int:
+    """j * k in the dihedral group D5, numbered as Verhoeff does: 0-4 rotations, 5-9 reflections."""
+    if j < 5:
+        return (j + k) % 5 + (5 if k >= 5 else 0)
+    return (j - k) % 5 + (0 if k >= 5 else 5)
+
+
+def _powers(permutation: tuple[int, ...], count: int) -> tuple[tuple[int, ...], ...]:
+    """``permutation`` applied 0, 1, ... ``count - 1`` times."""
+    rows = [tuple(range(len(permutation)))]
+    while len(rows) < count:
+        rows.append(tuple(permutation[x] for x in rows[-1]))
+    return tuple(rows)
+
+
+# Verhoeff's two tables, computed from their definitions instead of listed row by row: d is the
+# multiplication table of D5, p the permutation (1 5 7 6 2 8 3 0 9 4) applied 0 to 7 times.
+_VERHOEFF_D = tuple(tuple(_d5_product(j, k) for k in range(10)) for j in range(10))
+_VERHOEFF_P = _powers((1, 5, 7, 6, 2, 8, 3, 0, 9, 4), 8)
 
 
 def verhoeff(value: str) -> bool:

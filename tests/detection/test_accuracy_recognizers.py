@@ -85,6 +85,31 @@ NAMES = [
         {("Streetcred Software Inc.", "ORGANIZATION")},
     ),
     ("org-phrase", "Persint is a German investment bank", {("Persint", "ORGANIZATION")}),
+    ("named-pronoun", "She named him Teodor", {("Teodor", "PERSON")}),
+    ("name-is", "Her maiden name is Kowalczyk", {("Kowalczyk", "PERSON")}),
+    ("pair-with-known-name", "Vlasta and Pearson built it.", {("Vlasta", "PERSON"), ("Pearson", "PERSON")}),
+    (
+        "dialogue-speakers",
+        "Ilmari: Where were you? Karen: At home.",
+        {("Ilmari", "PERSON"), ("Karen", "PERSON")},
+    ),
+    (
+        "lower-case-list",
+        "they invited oskari, linda, mark and susan",
+        {("oskari", "PERSON"), ("linda", "PERSON"), ("susan", "PERSON")},
+    ),
+    ("dutch-particle", "Ask Maika van de Noort first", {("Maika van de Noort", "PERSON")}),
+    ("known-name-with-particles", "Donald van der Voet wrote it", {("Donald van der Voet", "PERSON")}),
+    ("initial", "Signed by Szymon K Wiatrowski", {("Szymon K Wiatrowski", "PERSON")}),
+    ("title-kept-with-name", "Dr. Jennifer Holst will call", {("Dr. Jennifer Holst", "PERSON")}),
+    ("double-barrelled", "Ask Nowak-Garcia about it", {("Nowak-Garcia", "PERSON")}),
+    ("org-number-and-suffix", "I work for 7 Summit Labs Inc", {("7 Summit Labs Inc", "ORGANIZATION")}),
+    ("org-and-sons", "Hartley and Sons is hiring", {("Hartley and Sons", "ORGANIZATION")}),
+    (
+        "lower-case-legal-form",
+        "i bank with quarry lane holdings ltd",
+        {("quarry lane holdings ltd", "ORGANIZATION")},
+    ),
 ]
 
 NOT_NAMES = [
@@ -94,6 +119,12 @@ NOT_NAMES = [
     ("metformin", "What is the max dose of metformin for a 70 kg adult with CKD stage 3?"),
     ("drug-question", "Should warfarin be held before a colonoscopy?"),
     ("lower-case-words", "the latest numbers -- can you check this for me?"),
+    ("pair-of-common-words", "Diet and Exercise matter more than Hope and Will."),
+    ("labels-not-speakers", "Question: what dose? Answer: 5 mg. Note: ask first."),
+    ("lower-case-list-without-names", "we need salt, pepper, flour and sugar"),
+    ("pronoun-not-initial", "Can I Have 2 Normal Plastic spinners"),
+    ("lettered-series", "Is Vitamin D Deficiency linked to Hepatitis B Virus?"),
+    ("hyphenated-words", "a Follow-Up visit and a long-term plan"),
 ]
 
 

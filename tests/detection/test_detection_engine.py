@@ -25,7 +25,7 @@ def test_clinical_note_exact_findings(engine: DetectionEngine) -> None:
     """Person, MRN, SSN, phone and email are found with exact types and offsets."""
     [findings] = engine.analyze([NOTE])
     assert [(f.entity_type, f.start, f.end, NOTE[f.start : f.end], f.detector) for f in findings] == [
-        ("PERSON", 4, 16, "Alice Morgan", "SpacyRecognizer"),
+        ("PERSON", 0, 16, "Dr. Alice Morgan", "SpacyRecognizer"),  # the title goes with the name
         ("MEDICAL_RECORD_NUMBER", 38, 46, "00482913", "phi:MEDICAL_RECORD_NUMBER"),
         ("US_SSN", 64, 75, "536-90-4399", "UsSsnRecognizer"),
         ("PHONE_NUMBER", 82, 94, "212-555-0187", "phi:PHONE_NUMBER"),

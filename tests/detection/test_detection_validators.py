@@ -99,8 +99,24 @@ def test_vin_check_digit(value: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("55-0142", False), ("559.555.0142", True), ("+41 (0)96 471 07 95", True), ("1234567890123456", False)],
-    ids=["six", "ten", "swiss-eleven", "sixteen"],
+    [
+        ("55-0142", False),
+        ("559.555.0142", True),
+        ("+41 (0)96 471 07 95", True),
+        ("1234567890123456", False),
+        ("001-748-088-2851x818", True),
+        ("+1-177-892-0730 ext. 52646", True),
+        ("55-0142x12345", False),
+    ],
+    ids=[
+        "six",
+        "ten",
+        "swiss-eleven",
+        "sixteen",
+        "thirteen-and-extension",
+        "eleven-and-extension",
+        "six-and-extension",
+    ],
 )
 def test_phone_digit_count(value: str, expected: bool) -> None:
     assert validators.phone_digits(value) is expected
