@@ -90,7 +90,8 @@ class PolicySettings(_Strict):
     opa_url: str | None = None
     timeout_s: float = Field(default=0.2, gt=0)
     # Run the policy folder's own Rego tests before serving (a hot reload always runs them). Off by
-    # default: the shipped suite costs ~10 s of CPU and ~0.5-1 GB at peak in regopy per process;
+    # default: the shipped suite costs ~15 s of CPU and ~2 GB at peak in regopy, in a child process
+    # (policy/regotest.run_tests_in_child), so the gateway's own memory does not grow;
     # `privacy-router policy test` in the rollout pipeline is the gate (policies/README.md).
     test_on_start: bool = False
     # Hot reload (engine "embedded"): poll the policy files every N seconds, 0 = only on SIGHUP.

@@ -93,13 +93,18 @@ def check_command(
         bool, typer.Option("--quick", help="A covering subset (~300 inputs) instead of the full matrix")
     ] = False,
 ) -> None:
-    """Compile the policy and validate its decision for every generated input; exit 1 on any error."""
+    """Compile the policy and validate its decision, and the preference step's order, for every
+    generated input; exit 1 on any error."""
     root = directory if directory is not None else resource_dir("policies")
     try:
         report = check_policy(root, quick=quick)
     except ConfigError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
+    if report.preference_active:
+        typer.echo("preference step: on (each decision's backends in the order the preference answers)")
+    else:
+        typer.echo("preference step: off (preference.active is false: the decision's own order)")
     for message, cases in sorted(report.errors.items()):
         shown = ", ".join(cases[:3]) + (f" (+{len(cases) - 3} more)" if len(cases) > 3 else "")
         typer.echo(f"ERROR {message}: {len(cases)} input(s), e.g. {shown}")
@@ -144,7 +149,8 @@ def replay_command(
     config: Annotated[Path | None, typer.Option("--config", help="privacy-router YAML configuration")] = None,
     examples: Annotated[int, typer.Option("--examples", help="Audit record ids shown per change")] = 5,
 ) -> None:
-    """Re-evaluate the recorded policy inputs against a candidate policy; print old -> new counts."""
+    """Re-evaluate the recorded policy inputs against a candidate policy, as the router would (the
+    preference step included); print old -> new counts, a changed backend order counting as a change."""
     from privacy_router.audit.factory import open_raw
     from privacy_router.audit.query import query_records
 
@@ -171,7 +177,8 @@ def replay_command(
     report = replay(records, candidate, examples=examples)
     typer.echo(
         f"candidate {candidate.info.revision} ({candidate.info.files_hash[:12]}): "
-        f"{report.records} decision(s) replayed, {report.changed} would change, "
+        f"{report.records} decision(s) replayed, {report.changed} would change "
+        f"({report.changed_action} action, {report.changed - report.changed_action} backend order only), "
         f"{report.skipped} without a recorded policy input"
     )
     for line in transition_lines(report):

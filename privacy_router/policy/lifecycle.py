@@ -9,11 +9,17 @@ logged (``policy_reload_failed``) and counted (``privacy_router_policy_reloads_t
 "failed"}``). Each decision carries the ``PolicyInfo`` of the engine that made it, so the audit
 record names the revision and files hash actually used, even across a swap.
 
+The tests run in a spawned child process (``regotest.run_tests_in_child``), never in the gateway:
+compiling the shipped suite costs regopy about 2.2 GB, which a replica would otherwise keep after
+every reload. The child is killed after ``TEST_TIMEOUT_S`` seconds; a child that dies, times out or
+answers garbage fails the reload like a failing test (the old policy stays).
+
 Start-up compiles the folder, and with ``test_on_start`` (config ``policy.test_on_start``, off by
-default: the shipped suite costs about 10 s of CPU and up to 1 GB in regopy) also runs its own Rego
-tests before the engine exists; a policy that does not compile, or whose tests fail, stops the start
-(``ConfigError``), so the gateway never serves, or reports ready, without a valid policy. A folder
-whose exact files (tests included) already passed in this process is not tested again (``_PASSED``).
+default: the shipped suite costs about 10 s of CPU) also runs its own Rego tests, in the same kind
+of child, before the engine exists; a policy that does not compile, or whose tests fail or do not
+complete, stops the start (``ConfigError``), so the gateway never serves, or reports ready, without
+a valid policy. A folder whose exact files (tests included) already passed in this process is not
+tested again (``_PASSED``).
 
 Shadow mode (``ShadowPolicy``): a candidate folder evaluated beside the active policy on live
 traffic. It never decides: its result is only compared (action and backend), counted
@@ -36,11 +42,15 @@ from privacy_router.errors import ConfigError
 from privacy_router.policy import metrics
 from privacy_router.policy.base import FailureAction
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
-from privacy_router.policy.regotest import run_tests
+from privacy_router.policy.regotest import run_tests_in_child
 from privacy_router.resources import resource_dir
 from privacy_router.types import Decision, PolicyInfo
 
 log = structlog.get_logger("privacy_router.policy.lifecycle")
+
+# Seconds the child running a policy's Rego tests may take before it is killed and the reload (or
+# the start) fails. The shipped suite takes about 30 s of wall time on a busy 2-core machine.
+TEST_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,15 @@ def _suite_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def verified_engine(root: Path, query: str) -> EmbeddedPolicyEngine:
-    """Compile the folder and run its own Rego tests; ``ConfigError`` unless both succeed."""
+def verified_engine(root: Path, query: str, timeout_s: float = TEST_TIMEOUT_S) -> EmbeddedPolicyEngine:
+    """Compile the folder and run its own Rego tests in a child process (killed after
+    ``timeout_s``); ``ConfigError`` unless both succeed."""
     digest = _suite_digest(root)
     engine = EmbeddedPolicyEngine(root, query)
     with _PASSED_LOCK:
         if digest in _PASSED:
             return engine
-    report = run_tests(root)
+    report = run_tests_in_child(root, timeout_s)
     if report.failed:
         names = ", ".join(f"{r.package}.{r.name}" for r in report.results if not r.passed)
         raise ConfigError(f"{report.failed} policy test(s) failed: {names}"[:500])
@@ -102,13 +113,17 @@ class ReloadingPolicyEngine:
         query: str = "data.privacy_router.decision",
         *,
         test_on_start: bool = True,
+        test_timeout_s: float = TEST_TIMEOUT_S,
     ) -> None:
         self.root = policy_dir if policy_dir is not None else resource_dir("policies")
         self.query = query
+        self.test_timeout_s = test_timeout_s
         self._fingerprint = fingerprint(self.root)
         # policy.test_on_start (config): the gateway compiles only, unless told to test too.
         self._active = (
-            verified_engine(self.root, query) if test_on_start else EmbeddedPolicyEngine(self.root, query)
+            verified_engine(self.root, query, test_timeout_s)
+            if test_on_start
+            else EmbeddedPolicyEngine(self.root, query)
         )
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -133,12 +148,12 @@ class ReloadingPolicyEngine:
         return True  # an engine is always active: the constructor raises when none loads
 
     def reload(self) -> ReloadResult:
-        """Compile the folder and run its Rego tests; swap only if both succeed."""
+        """Compile the folder and run its Rego tests (in a child process); swap only if both succeed."""
         with self._reload_lock:
             current = self._active
             seen = fingerprint(self.root)
             try:
-                candidate = verified_engine(self.root, self.query)
+                candidate = verified_engine(self.root, self.query, self.test_timeout_s)
             except ConfigError as exc:
                 return self._failed(current, seen, exc.message)
             self._active = candidate

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from privacy_router.policy import lifecycle
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
 from privacy_router.policy.failure import FAILURE_POLICY_ID, FAILURE_REASON, failure_decision
 from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
-from privacy_router.policy.regotest import RegoTestReport
+from privacy_router.policy.regotest import (
+    RegoTestReport,
+    SuiteRunFailed,
+    parse_child_answer,
+    run_tests,
+    run_tests_in_child,
+)
 from privacy_router.types import Decision
 
 from .conftest import make_input
@@ -122,12 +129,132 @@ def test_a_suite_that_passed_is_not_run_again_for_the_same_files(
 ) -> None:
     ReloadingPolicyEngine(root)  # runs the suite: passes
     calls: list[Path] = []
-    monkeypatch.setattr(lifecycle, "run_tests", lambda r: calls.append(r) or RegoTestReport())
+    monkeypatch.setattr(lifecycle, "run_tests_in_child", lambda r, t: calls.append(r) or RegoTestReport())
     ReloadingPolicyEngine(root)
     assert calls == []
     write(root, "onprem", revision="r-changed")  # any changed file: tested again
     ReloadingPolicyEngine(root)
     assert calls == [root]
+
+
+# -- the suite runs in a child process: it dies, it hangs, it answers garbage ------------------------
+# A test that never ends in practice: 10^8 iterations of regopy's VM, none of them true.
+SLOW_TEST = """package privacy_router_test
+
+import rego.v1
+
+test_action if data.privacy_router.decision.action == "onprem"
+
+test_slow if {
+	some i in numbers.range(1, 10000)
+	some j in numbers.range(1, 10000)
+	i * j < 0
+}
+"""
+
+
+def regotest_children() -> list[int]:
+    """Pids of this process's children running the policy test child."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and b"privacy_router.policy.regotest" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_child_reports_each_test_as_the_in_process_run_does(root: Path) -> None:
+    (root / "p_test.rego").write_text(
+        TEST.format(action="onprem") + '\ntest_wrong if data.privacy_router.decision.action == "block"\n',
+        "utf-8",
+    )
+    child = run_tests_in_child(root, lifecycle.TEST_TIMEOUT_S)
+    assert [(r.name, r.passed, r.error) for r in child.results] == [
+        ("test_action", True, None),
+        ("test_wrong", False, "undefined"),
+    ]
+    assert child.results == run_tests(root).results
+
+
+def test_a_reload_whose_test_child_times_out_is_refused_and_the_child_is_gone(root: Path) -> None:
+    engine = ReloadingPolicyEngine(root, test_timeout_s=3)
+    write(root, "onprem", revision="r2")
+    (root / "p_test.rego").write_text(SLOW_TEST, "utf-8")
+    failed_before = reloads("failed")
+    with structlog.testing.capture_logs() as logs:
+        result = engine.reload()
+    assert (result.ok, result.revision) == (False, "r1")
+    assert result.error == "policy tests did not finish within 3 s (child process killed)"
+    assert [(e["event"], e["error"]) for e in logs] == [("policy_reload_failed", result.error)]
+    assert reloads("failed") == failed_before + 1
+    assert engine.info.revision == "r1"
+    assert regotest_children() == []
+
+
+def test_a_reload_whose_test_child_is_killed_is_refused(root: Path) -> None:
+    """As the kernel's OOM killer would: SIGKILL to the child while it runs the suite. The old policy
+    keeps deciding."""
+    engine = ReloadingPolicyEngine(root)
+    write(root, "onprem", revision="r2")
+    (root / "p_test.rego").write_text(SLOW_TEST, "utf-8")
+    results: list[lifecycle.ReloadResult] = []
+    reloading = threading.Thread(target=lambda: results.append(engine.reload()))
+    reloading.start()
+    deadline = time.monotonic() + 120
+    while not (children := regotest_children()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(children) == 1
+    # The child offers itself to the OOM killer first, so that it dies instead of the gateway.
+    adj = Path(f"/proc/{children[0]}/oom_score_adj")
+    while adj.read_text().strip() != "1000" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert adj.read_text().strip() == "1000"
+    os.kill(children[0], signal.SIGKILL)
+    reloading.join(timeout=120)
+    assert [(r.ok, r.revision) for r in results] == [(False, "r1")]
+    assert results[0].error is not None
+    assert results[0].error.startswith("policy test child process was killed by signal SIGKILL")
+    assert engine.evaluate(make_input()).action == "onprem"
+    assert engine.info.revision == "r1"
+
+
+def test_start_up_refuses_a_policy_whose_test_child_times_out(root: Path) -> None:
+    (root / "p_test.rego").write_text(SLOW_TEST, "utf-8")
+    with pytest.raises(ConfigError, match=r"^policy tests did not finish within 2 s"):
+        ReloadingPolicyEngine(root, test_timeout_s=2)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"results": "PASS"}',
+        '{"results": [["p", "test_x", "true", null]]}',
+        '{"results": [["p", "test_x", true]]}',
+        '{"results": [["p", "test_x", true, 1]]}',
+        '{"results": [], "extra": 1}',
+        '{"error": 1}',
+    ],
+)
+def test_a_garbage_answer_from_the_child_is_a_failed_run(answer: str) -> None:
+    with pytest.raises(SuiteRunFailed, match="answered garbage"):
+        parse_child_answer(answer)
+
+
+def test_the_childs_load_error_is_the_policys_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_child_answer('{"error": "policy folder failed to load: p.rego: this is unclosed"}')
+    assert type(info.value) is ConfigError
+    assert info.value.message == "policy folder failed to load: p.rego: this is unclosed"
 
 
 def test_a_policy_declaring_an_external_failure_action_is_refused(root: Path) -> None:

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 from privacy_router.audit.records import decision_record
 from privacy_router.audit.sqlite import SqliteAuditStore
 from privacy_router.policy.commands import app
+from privacy_router.policy.embedded import EmbeddedPolicyEngine
 from privacy_router.policy.loader import read_policy_dir
 from privacy_router.policy.regotest import run_tests
+from privacy_router.policy.replay import check_policy, replay
 from privacy_router.resources import resource_dir
-from privacy_router.types import Decision, PolicyInfo, Principal
+from privacy_router.types import PolicyInfo, Principal
 
 from .conftest import make_input
 
@@ -44,7 +46,8 @@ def test_check_passes_on_the_default_policy() -> None:
     result = runner.invoke(app, ["check", "--quick"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "286 inputs checked: block 94, external 19, external_scrubbed 48, onprem 125; 0 error(s)"
+        "preference step: off (preference.active is false: the decision's own order)",
+        "286 inputs checked: block 94, external 19, external_scrubbed 48, onprem 125; 0 error(s)",
     ]
 
 
@@ -103,8 +106,67 @@ def test_check_refuses_a_policy_that_does_not_compile(tmp_path: Path) -> None:
     assert "does not compile" in result.output or "failed to load" in result.output
 
 
+def with_preference(root: Path, *, rego: str | None = None, data: dict[str, object] | None = None) -> Path:
+    """``root`` with its preference package or its data/preference.json replaced."""
+    if rego is not None:
+        (root / "privacy_router" / "preference.rego").write_text(rego, "utf-8")
+    if data is not None:
+        path = root / "data" / "preference.json"
+        path.write_text(json.dumps({**json.loads(path.read_text("utf-8")), **data}), "utf-8")
+    return root
+
+
+NOT_A_REORDERING = "ERROR policy preference must reorder exactly the backends the decision allowed"
+
+
+@pytest.mark.parametrize(
+    "order",
+    ['["elsewhere"]', "[]", "array.concat(allowed, allowed)", 'array.concat(allowed, ["vllm-z"])'],
+    ids=["unknown", "empty", "duplicated", "added"],
+)
+def test_check_reports_a_preference_that_is_not_a_reordering(tmp_path: Path, order: str) -> None:
+    """The router refuses such an order (fails closed): check reports every decision it breaks."""
+    good = check_policy(small_policy(tmp_path / "good"))
+    assert good.ok and not good.preference_active
+    with_backend = good.inputs - good.actions["block"]
+    rego = (
+        "package privacy_router.preference\n\nimport rego.v1\n\n"
+        "allowed := array.concat([input.decision.backend], input.decision.fallbacks)\n\n"
+        f'result := {{"order": {order}, "reasons": []}}\n'
+    )
+    root = with_preference(small_policy(tmp_path / "bad"), rego=rego)
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "preference step: on (each decision's backends in the order the preference answers)"
+    errors = [line for line in lines if line.startswith("ERROR")]
+    assert len(errors) == 1 and errors[0].startswith(f"{NOT_A_REORDERING}: {with_backend} input(s), e.g. ")
+    assert lines[-1].endswith(f"; {with_backend} error(s)")
+
+
+def test_check_skips_the_preference_when_the_policy_says_it_is_inactive(tmp_path: Path) -> None:
+    """As the router does: ``active`` false, the preference query never runs."""
+    rego = (
+        "package privacy_router.preference\n\nimport rego.v1\n\nactive := false\n\n"
+        'result := {"order": ["elsewhere"], "reasons": []}\n'
+    )
+    root = with_preference(small_policy(tmp_path), rego=rego)
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("preference step: off")
+
+
+def test_check_passes_a_shipped_strategy_and_says_the_preference_ran(tmp_path: Path) -> None:
+    root = with_preference(small_policy(tmp_path), data={"strategy": "fastest"})
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("preference step: on")
+    assert result.output.splitlines()[-1].endswith("; 0 error(s)")
+
+
 def _audit_db(tmp_path: Path) -> Path:
-    """Four decisions made by the default policy: clean, PII (US), PII (DE), PHI."""
+    """Four decisions made by the default policy, as the router records them: clean, PII (US),
+    PII (DE), PHI."""
     db = tmp_path / "audit.db"
     store = SqliteAuditStore(db)
     pii = {
@@ -112,16 +174,14 @@ def _audit_db(tmp_path: Path) -> Path:
         "entities": [{"type": "PERSON", "count": 1, "max_score": 0.85, "fields": ["messages[0].content"]}],
     }
     inputs = [
-        ("clean", make_input(), Decision("external", "openai")),
-        ("pii-us", make_input(detection=pii), Decision("external_scrubbed", "openai", ("PERSON",))),
-        (
-            "pii-de",
-            make_input(detection=pii, principal={"jurisdiction": "DE"}),
-            Decision("external_scrubbed", "mistral", ("PERSON",)),
-        ),
-        ("phi", make_input(detection={"categories": ["PHI"], "entities": []}), Decision("onprem", "vllm-a")),
+        make_input(),
+        make_input(detection=pii),
+        make_input(detection=pii, principal={"jurisdiction": "DE"}),
+        make_input(detection={"categories": ["PHI"], "entities": []}),
     ]
-    for i, (_, doc, decision) in enumerate(inputs):
+    engine = EmbeddedPolicyEngine(POLICIES)
+    for i, doc in enumerate(inputs):
+        decision = engine.evaluate(doc)
         store.append(
             decision_record(
                 request_id=f"req{i}",
@@ -156,7 +216,10 @@ def test_replay_counts_changed_decisions_against_a_stricter_eu_rule(tmp_path: Pa
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].endswith(": 4 decision(s) replayed, 1 would change, 0 without a recorded policy input")
+    assert lines[0].endswith(
+        ": 4 decision(s) replayed, 1 would change (1 action, 0 backend order only), "
+        "0 without a recorded policy input"
+    )
     assert lines[1:6] == [
         "old -> new                              count  changed",
         "external_scrubbed -> onprem                 1  yes",
@@ -174,8 +237,62 @@ def test_replay_of_an_unchanged_policy_changes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["replay", "--policy", str(POLICIES), "--audit-db", str(db)])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].endswith(
-        ": 4 decision(s) replayed, 0 would change, 0 without a recorded policy input"
+        ": 4 decision(s) replayed, 0 would change (0 action, 0 backend order only), "
+        "0 without a recorded policy input"
     )
+
+
+def test_replay_counts_a_new_backend_order_from_the_preference_step(tmp_path: Path) -> None:
+    """Same actions, but the candidate's preference puts mistral first wherever privacy allows it:
+    the router would send those requests elsewhere, so they count as changed."""
+    db = _audit_db(tmp_path)
+    candidate = tmp_path / "candidate"
+    shutil.copytree(POLICIES, candidate)
+    designated = {"backend": "mistral", "min_input_tokens": 0, "min_tool_count": None}
+    with_preference(candidate, data={"designated": designated})
+    result = runner.invoke(app, ["replay", "--policy", str(candidate), "--audit-db", str(db)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith(
+        ": 4 decision(s) replayed, 2 would change (0 action, 2 backend order only), "
+        "0 without a recorded policy input"
+    )
+    assert lines[1:6] == [
+        "old -> new                              count  changed",
+        "external -> external                        1  backend",
+        "external_scrubbed -> external_scrubbed      1  backend",
+        "external_scrubbed -> external_scrubbed      1  no",
+        "onprem -> onprem                            1  no",
+    ]
+    assert [line.split(": ")[0] for line in lines[6:]] == [
+        "examples external -> external (backend)",
+        "examples external_scrubbed -> external_scrubbed (backend)",
+    ]
+
+
+def test_replay_compares_the_fallbacks_and_their_order() -> None:
+    """A record that named the same first backend with other fallbacks: the router would fail over
+    elsewhere now, so it counts as changed."""
+    engine = EmbeddedPolicyEngine(POLICIES)
+    doc = make_input()
+    now = engine.evaluate(doc)
+    assert (now.action, now.backend, now.fallbacks) == ("external", "openai", ("mistral",))
+    base = {"record_type": "decision", "action": "external", "backend": "openai", "policy_input": doc}
+    records = [
+        {**base, "record_id": "same", "fallbacks": ["mistral"]},
+        {**base, "record_id": "none"},
+        {**base, "record_id": "other", "fallbacks": ["vllm-a"]},
+        {**base, "record_id": "first", "backend": "mistral", "fallbacks": ["openai"]},
+        {"record_type": "decision", "action": "onprem", "record_id": "old"},
+    ]
+    report = replay(records, engine)
+    assert dict(report.transitions) == {
+        ("external", "external", "no"): 1,
+        ("external", "external", "fallbacks"): 2,
+        ("external", "external", "backend"): 1,
+    }
+    assert (report.records, report.skipped, report.changed, report.changed_action) == (4, 1, 3, 0)
+    assert report.examples[("external", "external", "fallbacks")] == ["none", "other"]
 
 
 def test_replay_window_excludes_records_before_since(tmp_path: Path) -> None:
@@ -185,7 +302,8 @@ def test_replay_window_excludes_records_before_since(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].endswith(
-        ": 0 decision(s) replayed, 0 would change, 0 without a recorded policy input"
+        ": 0 decision(s) replayed, 0 would change (0 action, 0 backend order only), "
+        "0 without a recorded policy input"
     )
 
 
