@@ -157,10 +157,11 @@ def run(
     *, rates: Sequence[float], duration: float, workers: int, limit_ms: float, log: Callable[[str], None]
 ) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {KEY}"}
-    need = int(max(rates) * duration) + 10
-    # Unique prompts, so the cache never hides detection cost. PII without PHI goes out scrubbed
-    # for a US tenant (detect, policy, scrub, rescan, audit); PHI stays on-prem.
-    pii = bodies(corpus.prompts(need, 1024, 4, corpus.PII_KINDS, seed=21))
+    # Unique prompts, so the cache never hides detection cost: every step (each rate, streamed and
+    # not) gets its own slice, never sent before. PII without PHI goes out scrubbed for a US tenant
+    # (detect, policy, scrub, rescan, audit); PHI stays on-prem.
+    per_step = [int(rate * duration) + 5 for rate in rates]
+    pii = bodies(corpus.prompts(2 * sum(per_step), 1024, 4, corpus.PII_KINDS, seed=21))
     phi = bodies(
         corpus.prompts(
             max(40, int(5 * duration) + 5), 1024, 4, corpus.PHI_KINDS + corpus.COMMON_KINDS, seed=22
@@ -179,11 +180,13 @@ def run(
             with RunningGateway(config, env=env, log_path=log_path) as gw:
                 gw_url = f"{gw.url}/v1/chat/completions"
                 ext_url = f"{external.url}/chat/completions"
+                offset = 0
                 for stream in (False, True):
-                    for rate in rates:
+                    for rate, n in zip(rates, per_step, strict=True):
                         log(f"gateway: {rate:g} req/s, stream={stream}")
-                        direct = load(ext_url, pii, rate, duration, stream, None, headers, work)
-                        ours = load(gw_url, pii, rate, duration, stream, f"{gw.url}/healthz", headers, work)
+                        fresh, offset = pii[offset : offset + n], offset + n
+                        direct = load(ext_url, fresh, rate, duration, stream, None, headers, work)
+                        ours = load(gw_url, fresh, rate, duration, stream, f"{gw.url}/healthz", headers, work)
                         point = {"rate": rate, "stream": stream, "direct": direct, "gateway": ours}
                         if "latency_ms" in ours and "latency_ms" in direct:
                             point["added_ms"] = stats.added(ours["latency_ms"], direct["latency_ms"])

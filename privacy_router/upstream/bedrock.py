@@ -15,8 +15,15 @@ and "ConverseStream"; event stream framing: AWS "Event stream encoding".
   and from there to Converse: ``system``, ``messages[].content[]`` of ``text`` / ``toolUse`` /
   ``toolResult`` / ``image`` blocks, ``inferenceConfig`` (maxTokens, temperature, topP,
   stopSequences), ``toolConfig`` (``toolSpec`` + ``toolChoice`` auto/any/tool). Deviations: image
-  URLs cannot be sent (400; data URLs can), ``n`` > 1 is a 400, ``tool_choice: "none"`` sends the
-  tools without a choice (Converse has no "none"), other OpenAI parameters are not forwarded.
+  URLs cannot be sent (400; Converse cannot fetch them, base64 data URLs can be sent), ``n`` > 1 is
+  a 400, ``tool_choice: "none"`` sends the tools without a choice (Converse has no "none"), other
+  OpenAI parameters are not forwarded.
+- **Images**: a ``data:image/<png|jpeg|gif|webp>;base64,...`` URL becomes ``{"image": {"format",
+  "source": {"bytes": <the same base64>}}}``. Checked before anything is sent (400 otherwise):
+  strict base64, not empty, at most 3.75 MB decoded, bytes whose file signature matches the
+  declared type, at most 20 images a request (Converse's limits).
+- **Endpoints**: only ``/chat/completions``; ``/completions`` and ``/embeddings`` are a 400
+  ``unsupported_endpoint`` before anything is sent (Converse has neither).
 - **Answer**: ``output.message.content`` -> ``message.content`` / ``tool_calls``; ``usage``
   inputTokens/outputTokens -> prompt/completion tokens; ``stopReason`` end_turn/stop_sequence ->
   ``stop``, max_tokens -> ``length``, tool_use -> ``tool_calls``, guardrail_intervened /
@@ -34,6 +41,8 @@ and "ConverseStream"; event stream framing: AWS "Event stream encoding".
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -81,6 +90,22 @@ _STOP = {
     "content_filtered": "refusal",
 }
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+# Converse's image limits (Bedrock user guide, "Converse API", ImageBlock); 3.75 MB read strictly.
+IMAGE_MAX_BYTES = 3_750_000
+IMAGE_MAX_COUNT = 20
+
+
+def _image_format_of(raw: bytes) -> str | None:
+    """The format named by the file signature at the start of ``raw``."""
+    if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if raw.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if raw.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if raw.startswith(b"RIFF") and raw[8:12] == b"WEBP":
+        return "webp"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,12 +125,39 @@ def _converse_block(block: dict[str, Any]) -> dict[str, Any] | None:
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         return {"toolResult": {"toolUseId": block.get("tool_use_id"), "content": [{"text": text}]}}
     if kind == "image":
-        source = block.get("source") or {}
-        image_format = _IMAGE_FORMATS.get(str(source.get("media_type")))
-        if source.get("type") != "base64" or image_format is None:
-            raise BadRequest("only base64 data-URL images in png, jpeg, gif or webp reach Bedrock")
-        return {"image": {"format": image_format, "source": {"bytes": source.get("data")}}}
+        return {"image": _converse_image(block.get("source") or {})}
     raise BadRequest("a message part of this type cannot be sent to Bedrock", param="messages")
+
+
+def _converse_image(source: dict[str, Any]) -> dict[str, Any]:
+    """A Converse image from an Anthropic image source; BadRequest for what Converse refuses.
+    Messages never repeat the client's value (it may be sensitive)."""
+    if source.get("type") == "url":
+        url = str(source.get("url", ""))
+        if url.startswith("data:"):
+            raise BadRequest(
+                "an image data URL for Bedrock must be base64: data:image/png;base64,...", param="messages"
+            )
+        raise BadRequest(
+            "Bedrock cannot fetch image URLs: send the image inline as a base64 data URL "
+            "(png, jpeg, gif or webp)",
+            param="messages",
+        )
+    image_format = _IMAGE_FORMATS.get(str(source.get("media_type")).lower())
+    if image_format is None:
+        raise BadRequest("images sent to Bedrock must be png, jpeg, gif or webp", param="messages")
+    data = source.get("data")
+    try:
+        raw = base64.b64decode(data, validate=True) if isinstance(data, str) else b""
+    except binascii.Error:
+        raise BadRequest("the image data URL is not valid base64", param="messages") from None
+    if not raw:
+        raise BadRequest("the image data URL is empty", param="messages")
+    if len(raw) > IMAGE_MAX_BYTES:
+        raise BadRequest("an image sent to Bedrock must be at most 3.75 MB", param="messages")
+    if _image_format_of(raw) != image_format:
+        raise BadRequest(f"the image data is not a {image_format} image", param="messages")
+    return {"format": image_format, "source": {"bytes": data}}
 
 
 def converse_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +167,8 @@ def converse_request(body: dict[str, Any]) -> dict[str, Any]:
     for turn in anthropic["messages"]:
         blocks = [b for b in (_converse_block(x) for x in turn["content"]) if b is not None]
         messages.append({"role": turn["role"], "content": blocks})
+    if sum("image" in b for m in messages for b in m["content"]) > IMAGE_MAX_COUNT:
+        raise BadRequest(f"Bedrock takes at most {IMAGE_MAX_COUNT} images a request", param="messages")
     out: dict[str, Any] = {"messages": messages}
     if anthropic.get("system"):
         out["system"] = [{"text": anthropic["system"]}]

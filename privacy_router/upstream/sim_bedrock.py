@@ -12,6 +12,10 @@ Routes: ``POST /model/{modelId}/converse`` (JSON) and ``POST /model/{modelId}/co
 - validates what Converse validates and a translation could get wrong: non-empty ``messages``
   starting with ``user`` and alternating roles, non-empty content, ``toolConfig`` present when
   toolUse/toolResult blocks are, a known model id (else 400 ValidationException);
+- validates ``image`` blocks as Converse does: ``format`` png|jpeg|gif|webp, ``source`` with
+  exactly one member, ``bytes`` as base64 (the JSON wire form of a blob), at most 3.75 MB decoded
+  (``IMAGE_MAX_BYTES``) and 20 images a request, bytes whose signature matches ``format``, and
+  for png and gif at most 8000 px a side. ``s3Location`` is refused (this simulator has no S3);
 - answers errors as ``{"message": ...}`` with ``x-amzn-ErrorType: <Exception>:http://internal.amazon.com/coral/com.amazon.bedrock/``;
 - streams real event-stream frames (``encode_frame``: prelude with total and headers length and
   its CRC32, string headers ``:event-type``/``:content-type``/``:message-type``, JSON payload with
@@ -21,13 +25,17 @@ Routes: ``POST /model/{modelId}/converse`` (JSON) and ``POST /model/{modelId}/co
 
 Answers follow the simulator's rule: the last user text is echoed, a tool result is answered
 ``Tool said: <text>``, and with tools the first (or the named) tool is called with
-``{"<first property>": "<user text>"}``.
+``{"<first property>": "<user text>"}``. Each image of the last user turn adds a note after the
+text, ``[image png 3x2, 73 bytes, sha256 <first 16 hex>]`` (size only for png and gif), which
+proves what arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
+import hashlib
 import hmac
 import json
 import math
@@ -59,6 +67,13 @@ _ERRORS = {
     500: "InternalServerException",
     503: "ServiceUnavailableException",
 }
+
+# Converse image limits (Bedrock user guide, "Converse API": ImageBlock): 3.75 MB, 8000 px a side,
+# 20 images a request. 3.75 MB is taken as 3,750,000 bytes, the stricter reading.
+IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
+IMAGE_MAX_BYTES = 3_750_000
+IMAGE_MAX_SIDE = 8000
+IMAGE_MAX_COUNT = 20
 
 
 class ValidationError(Exception):
@@ -162,12 +177,74 @@ def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
+def image_format_of(data: bytes) -> str | None:
+    """The Converse image format whose file signature ``data`` starts with, if any."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _image_size(image_format: str, data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a png IHDR chunk or a gif logical screen descriptor."""
+    if image_format == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    if image_format == "gif" and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return int(width), int(height)
+    return None
+
+
+def _image(block: Any) -> tuple[str, bytes]:
+    """(format, decoded bytes) of a Converse ``image`` block, or ValidationError."""
+    if not isinstance(block, dict) or set(block) != {"format", "source"}:
+        raise ValidationError("The ImageBlock object needs exactly the format and source fields.")
+    image_format = block["format"]
+    if image_format not in IMAGE_FORMATS:
+        raise ValidationError("The image format must be one of png, jpeg, gif or webp.")
+    source = block["source"]
+    if not isinstance(source, dict) or len(source) != 1:
+        raise ValidationError("The ImageSource object must have exactly one member.")
+    if "bytes" not in source:
+        raise ValidationError("This simulator accepts only image bytes (no s3Location).")
+    raw = source["bytes"]
+    try:
+        data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
+    except binascii.Error:
+        data = b""
+    if not data:
+        raise ValidationError("The image bytes must be a non-empty base64 string.")
+    if len(data) > IMAGE_MAX_BYTES:
+        raise ValidationError("The image exceeds the maximum size of 3.75 MB.")
+    if image_format_of(data) != image_format:
+        raise ValidationError("Could not process image: its bytes are not in the declared format.")
+    size = _image_size(image_format, data)
+    if size is not None and max(size) > IMAGE_MAX_SIDE:
+        raise ValidationError("The image exceeds the maximum width or height of 8000 pixels.")
+    return image_format, data
+
+
+def _image_note(block: dict[str, Any]) -> str:
+    image_format, data = _image(block)
+    size = _image_size(image_format, data)
+    shape = f" {size[0]}x{size[1]}" if size else ""
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return f"[image {image_format}{shape}, {len(data)} bytes, sha256 {digest}]"
+
+
 def _validate(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValidationError("The messages field is required and must not be empty.")
     expected = "user"
     uses_tools = False
+    images = 0
     for message in messages:
         if not isinstance(message, dict) or message.get("role") != expected:
             raise ValidationError(
@@ -182,8 +259,13 @@ def _validate(body: dict[str, Any]) -> list[dict[str, Any]]:
                 raise ValidationError("Each content block must have exactly one member.")
             if "text" in block and not str(block["text"]).strip():
                 raise ValidationError("The text field in the ContentBlock object is blank.")
+            if "image" in block:
+                _image(block["image"])
+                images += 1
             uses_tools = uses_tools or "toolUse" in block or "toolResult" in block
         expected = "assistant" if expected == "user" else "user"
+    if images > IMAGE_MAX_COUNT:
+        raise ValidationError("Too many images: a request can include at most 20 images.")
     if uses_tools and not (body.get("toolConfig") or {}).get("tools"):
         raise ValidationError(
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
@@ -200,6 +282,7 @@ def plan(body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None, str]:
         said = "".join(c.get("text", "") for c in results[-1].get("content") or ())
         return "Tool said: " + said, None, "end_turn"
     text = "".join(b["text"] for b in blocks if "text" in b)
+    text = " ".join([text, *(_image_note(b["image"]) for b in blocks if "image" in b)]).strip()
     config = body.get("toolConfig") or {}
     tools = [t["toolSpec"] for t in config.get("tools") or () if "toolSpec" in t]
     if tools and last["role"] == "user":
