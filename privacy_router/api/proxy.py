@@ -107,6 +107,13 @@ class Wire:
 def _wire(ctx: RequestContext, backend: Backend | None, payload: dict[str, Any]) -> Wire:
     if backend is None:
         raise RouterError("pipeline order: forward needs a backend")
+    adapter = BACKEND_KINDS.get(backend.kind)
+    preflight = getattr(adapter, "preflight", None)
+    if preflight is not None and not (ctx.endpoint == "messages" and backend.kind != "anthropic"):
+        # What this kind cannot carry (Bedrock: other endpoints, n > 1, image URLs) is refused as
+        # the client's request before anything is sent. Messages requests are checked after their
+        # translation to chat, by the adapter itself.
+        preflight(ctx.upstream_path, payload)
     if ctx.endpoint == "messages" and backend.kind != "anthropic":
         return Wire(
             "/chat/completions",

@@ -375,6 +375,23 @@ class BedrockBackend(OpenAICompatBackend):
         self.signing_region = region
         self._credentials: Credentials | None = None
 
+    @staticmethod
+    def preflight(path: str, body: dict[str, Any]) -> None:
+        """What Converse cannot carry is the client's request, not a backend failure: refused with
+        400 ``invalid_request_error`` before anything is sent (api/proxy.py calls this first)."""
+        if path != "/chat/completions":
+            raise BadRequest(
+                "this endpoint is not available on the backend chosen for this request",
+                code="unsupported_endpoint",
+            )
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequest("this backend needs a model id", code="model_required", param="model")
+        try:
+            converse_request(body)
+        except BadRequest as exc:
+            raise BadRequest(exc.message, code="unsupported_by_backend", param=exc.param) from None
+
     def _frozen_credentials(self) -> ReadOnlyCredentials:
         """Blocking (the chain may read files or call a metadata endpoint): run in a thread."""
         try:

@@ -173,6 +173,13 @@ class OpenAICompatBackend:
     # the relay then leaves that key alone for a client that did not ask.
     usage_key_on_every_chunk = False
 
+    @staticmethod
+    def preflight(path: str, body: dict[str, Any]) -> None:
+        """Refuse, before anything is sent, a request this kind cannot carry: ``BadRequest`` (a
+        400 about the client's request, audited as rejected, no fallback tried). An
+        OpenAI-compatible server takes whatever the client sent."""
+        del path, body
+
     def __init__(
         self,
         settings: BackendSettings,

@@ -195,7 +195,7 @@ def test_unsendable_image_is_a_400_and_nothing_is_forwarded(
         client.chat.completions.create(model=MODEL, messages=with_image(url), stream=stream)
     body = err.value.body
     assert isinstance(body, dict)
-    assert body["code"] == "unsupported_by_backend"
+    assert (body["code"], body["type"]) == ("unsupported_by_backend", "invalid_request_error")
     assert expected in body["message"]
     assert set(body) >= {"message", "type", "param", "code"}
     if url.startswith("http"):
@@ -223,6 +223,8 @@ def _refused_and_audited(db: Path, err: openai.APIStatusError, code: str) -> Non
     body = err.body
     assert isinstance(body, dict)
     assert set(body) >= {"message", "type", "param", "code"} and body["code"] == code
+    # The client's request, not a backend failure: no fallback, no upstream-error outcome.
+    assert body["type"] == "invalid_request_error"
     request_id = err.response.headers["x-request-id"]
     assert err.response.headers["x-privacy-route"] == "external"
     records = audit_records(db, request_id)
@@ -230,6 +232,7 @@ def _refused_and_audited(db: Path, err: openai.APIStatusError, code: str) -> Non
     decision, completion = records
     assert (decision["action"], decision["backend"]) == ("external", "bedrock")
     assert (completion["status"], completion["backend"], completion["usage"]) == (400, "bedrock", None)
+    assert completion["outcome"] == "rejected"
 
 
 def test_completions_to_bedrock_is_a_400_audited_and_not_forwarded(
