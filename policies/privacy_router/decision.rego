@@ -38,8 +38,8 @@ route_reason := "requested model is served on-prem: routed on-prem" if {
 } else := "sensitive data and no healthy on-prem backend: blocked" if {
 	sensitive
 } else := concat("", [
-	"personal data scrubbed for external backend in ", region_jurisdiction(backend_region),
-	", an export destination permitted for tenant jurisdiction ", input.principal.jurisdiction,
+	"personal data scrubbed for external backends in ", concat(", ", [j | some j in sort(permitted_jurisdictions)]),
+	", export destinations permitted for tenant jurisdiction ", input.principal.jurisdiction,
 ]) if {
 	route == "external_scrubbed"
 } else := concat("", [
@@ -64,7 +64,10 @@ backend := scrub_backend if route == "external_scrubbed"
 
 backend := null if route == "block"
 
-backend_region := [b.region | some b in input.backends.external; b.name == backend][0]
+# Where scrubbed data may go: the jurisdictions of every permitted external backend. The route
+# reason names all of them, not the first backend's: the preference step (preference.rego) may put
+# any permitted backend first, and the record's backend field says which one was used.
+permitted_jurisdictions := {region_jurisdiction(b.region) | some b in permitted_external}
 
 # sort() results are copied through a comprehension: in regopy 1.5.2 a rule whose value is a
 # sort() result cannot be indexed or passed to array.concat (the query comes back undefined).

@@ -12,7 +12,7 @@ test_pii_us_tenant_scrubbed_to_first_external if {
 		"fallbacks": ["mistral"],
 		"reasons": [
 			"PII present: may leave only scrubbed, to a permitted region",
-			"personal data scrubbed for external backend in US, an export destination permitted for tenant jurisdiction US",
+			"personal data scrubbed for external backends in EU, US, export destinations permitted for tenant jurisdiction US",
 		],
 		"policy_id": "privacy_router.decision",
 	}

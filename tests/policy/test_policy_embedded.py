@@ -56,7 +56,7 @@ CASES: list[tuple[str, dict[str, Any], Decision]] = [
             ("EMAIL_ADDRESS", "PERSON"),
             (
                 "PII present: may leave only scrubbed, to a permitted region",
-                "personal data scrubbed for external backend in US, an export destination permitted for "
+                "personal data scrubbed for external backends in EU, US, export destinations permitted for "
                 "tenant jurisdiction US",
             ),
         ),
@@ -70,7 +70,7 @@ CASES: list[tuple[str, dict[str, Any], Decision]] = [
             ("EMAIL_ADDRESS", "PERSON"),
             (
                 "PII present: may leave only scrubbed, to a permitted region",
-                "personal data scrubbed for external backend in EU, an export destination permitted for "
+                "personal data scrubbed for external backends in EU, export destinations permitted for "
                 "tenant jurisdiction DE",
             ),
         ),
