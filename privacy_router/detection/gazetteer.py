@@ -107,6 +107,7 @@ ORG_NOUNS = (
 )
 
 _CAP = r"\p{Lu}[\p{L}\p{M}'’]*(?:-\p{Lu}[\p{L}\p{M}'’]*)?"  # "Reyes-Villalobos", "O'Neil", "McConnan"
+_CAP_ATOM = r"\p{Lu}[\p{L}\p{M}'’]*+(?:-\p{Lu}[\p{L}\p{M}'’]*+)?"  # _CAP that never gives letters back
 _INITIAL = r"\p{Lu}\.?"
 # Surname particles ("Donald van der Voet", "Willemine ten Pas"): lower case inside a name.
 _PARTICLE = r"(?:van|von|ten|ter|de|der|den|da|di|du|dos|das|del|della|le|la|bin|ibn|al)"
@@ -118,7 +119,11 @@ _LABELLED = regex.compile(
     rf"(?P<n>{_CAP}{_NAME_TAIL})"
 )
 _CAPWORD = regex.compile(rf"(?<![\p{{L}}\p{{M}}'’-]){_CAP}")
-_LIST = regex.compile(rf"(?<![\p{{L}}-])(?:{_CAP}[ \t]*,[ \t]*)+{_CAP},?[ \t]+(?:and|&)[ \t]+{_CAP}\b")
+# Lists are capped at 20 items and their words are possessive: without both, a long run of
+# "Ab, Ab, ..." with no "and" costs cubic time (ReDoS; tests/detection/test_regex_cost.py).
+_LIST = regex.compile(
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?:{_CAP_ATOM}[ \t]*,[ \t]*){{1,20}}{_CAP},?[ \t]+(?:and|&)[ \t]+{_CAP}\b"
+)
 # Given name, middle initial, surname ("Szabina J Gelencsér", "Vide A. Persson"): a person's
 # name shape, unless the first word heads a lettered series ("Vitamin D Deficiency", "Plan B") or
 # the letter is the word "I" or "A" ("Can I Have").
@@ -147,12 +152,12 @@ _NOT_INITIAL_HEADS = _words(
 _EMAIL_USER = regex.compile(r"\s*(?:@|[\[(]at[\])])")
 _LOWER_WORD = regex.compile(r"(?<![\p{L}\p{M}'’-])\p{Ll}[\p{Ll}\p{M}'’-]*")
 _ORG_SUFFIXED = regex.compile(
-    rf"(?<![\p{{L}}\d-])(?:\d{{1,4}}[ \t]+)?(?:{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+"
+    rf"(?<![\p{{L}}\p{{M}}\d'’-])(?:\d{{1,4}}[ \t]+)?(?:{_CAP}[ \t]+){{0,3}}{_CAP},?[ \t]+"
     rf"(?:(?i:{ORG_SUFFIXES})\b\.?|(?:and|&)[ \t]+(?:Sons|Co\b\.?|Partners|Associates))(?!\p{{L}})"
 )
 # In all-lower-case text: words before a legal form ("stillwater supercomputing inc.").
 _ORG_SUFFIXED_LOWER = regex.compile(
-    r"(?<![\p{L}\d-])(?:\d{1,4}[ \t]+)?(?:\p{Ll}[\p{Ll}\p{M}'’-]*[ \t]+){1,3}"
+    r"(?<![\p{L}\p{M}\d'’-])(?:\d{1,4}[ \t]+)?(?:\p{Ll}[\p{Ll}\p{M}'’-]*[ \t]+){1,3}"
     r"(?:inc|llc|ltd|gmbh|plc|corp|l\.l\.c|s\.a)\b\.?(?!\p{L})"
 )
 # A double-barrelled surname ("Weeks-Rivas", "rosales-mcguire"): both halves census surnames.
@@ -167,7 +172,8 @@ _SPEAKER = regex.compile(
 )
 # A list of lower-case words joined by commas and "and" ("silvana, adam, kristina and caleb").
 _LOWER_LIST = regex.compile(
-    r"(?<![\p{L}-])(?:\p{Ll}[\p{Ll}\p{M}'’-]*[ \t]*,[ \t]*)+\p{Ll}[\p{Ll}\p{M}'’-]*,?[ \t]+(?:and|&)[ \t]+"
+    r"(?<![\p{L}\p{M}'’-])(?:\p{Ll}[\p{Ll}\p{M}'’-]*+[ \t]*,[ \t]*){1,20}"
+    r"\p{Ll}[\p{Ll}\p{M}'’-]*,?[ \t]+(?:and|&)[ \t]+"
     r"\p{Ll}[\p{Ll}\p{M}'’-]*(?![\p{L}\p{M}])"
 )
 # Labels before a colon that are not speakers.
@@ -181,7 +187,7 @@ _ORG_CONTEXT = regex.compile(
     rf"\b(?:(?i:works?|worked|working|employed|interned|intern|year|years|job|position|role|career)"
     rf"[ \t]+(?:at|for|with)|(?i:joined|became|is[ \t]+from|are[ \t]+from|at[ \t]+the))[ \t]+"
     rf"(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})"
-    rf"|(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?:is|was)[ \t]+an?[ \t]+(?:[\p{{L}}-]+[ \t]+){{0,6}}?(?i:{ORG_NOUNS})\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+    rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?:is|was)[ \t]+an?[ \t]+(?:[\p{{L}}-]+[ \t]+){{0,6}}?(?i:{ORG_NOUNS})\b"  # noqa: E501 (one regular expression, easier to read unbroken)
     rf"|\b(?i:the|our|their|a)[ \t]+(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?i:office|offices|website|headquarters|team|staff|store)\b"  # noqa: E501 (one regular expression, easier to read unbroken)
 )
 
