@@ -53,6 +53,7 @@ from privacy_router.detection.packs import (
 )
 from privacy_router.detection.phone import with_fast_phone
 from privacy_router.detection.recognizers import extra_recognizers
+from privacy_router.detection.url import with_anchored_urls
 from privacy_router.errors import ConfigError, DetectionError
 from privacy_router.resources import resource_dir
 from privacy_router.types import Finding
@@ -385,6 +386,8 @@ class DetectionEngine:
         registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp_engine)
         # Same phone results, a fraction of the parses (phone.py), at the stock recognizer's place.
         registry.recognizers = with_fast_phone(registry.recognizers)
+        # Same URL results without quadratic backtracking on long host-name runs (url.py).
+        registry.recognizers = with_anchored_urls(registry.recognizers)
         for name in ("EmailRecognizer",):
             registry.remove_recognizer(name)
         registry.add_recognizer(OfflineEmailRecognizer())
