@@ -15,7 +15,7 @@ import regex
 from presidio_analyzer import PatternRecognizer
 
 from privacy_router.config import DetectionSettings
-from privacy_router.detection import address, gazetteer, places
+from privacy_router.detection import address, gazetteer, places, propernouns
 from privacy_router.detection.engine import DetectionEngine
 
 SIZE = 64 * 1024
@@ -28,7 +28,7 @@ BOUNDED = {("address", "_BACK_CAP")}
 
 PATTERNS = [
     (module.__name__.rsplit(".", 1)[-1], name, value)
-    for module in (gazetteer, places, address)
+    for module in (gazetteer, places, address, propernouns)
     for name, value in vars(module).items()
     if isinstance(value, regex.Pattern)
 ]
@@ -80,3 +80,4 @@ def test_name_and_place_finders_finish_on_hostile_text(unit: str) -> None:
     text = hostile(unit)
     assert isinstance(gazetteer.find_names(text), list)
     assert isinstance(places.find_places(text), list)
+    assert isinstance(propernouns.find_proper_nouns(text, []), list)
