@@ -116,7 +116,8 @@ _NOT_TOWN = _words(
     "january february march april may june july august september october november december monday "
     "tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter room "
     "suite floor building unit apt apartment box level ward bed page chapter section version year "
-    "years the a an my our your his her their this that"
+    "years the a an my our your his her their this that table figure port release build windows "
+    "redis postgres postgresql mysql kafka nginx docker excel ubuntu debian python java node"
 )
 
 
@@ -346,6 +347,8 @@ def _accept(
         # all-lower-case text, after a sign of place.
         if english:
             return False
+        if key in _LOWER_CASE_NOUNS:
+            return cued  # "moved to china", not "the china cabinet"
         return key in gaz.regions or (lower_doc and cued)
     if key in gaz.regions:
         return not english or cued
@@ -355,6 +358,10 @@ def _accept(
     # that follow "in" or "to" in titles and headings without naming a place ("Back To School").
     return cued and key not in _CUE_FOLLOWERS
 
+
+# Places whose capitalised form almost always means the place, but whose lower-case form is an
+# everyday noun ("china cabinet", "guinea pig", "a jersey"): in lower case only after a sign of place.
+_LOWER_CASE_NOUNS = _words("china guinea jersey turkey japan panama")
 
 # Capitalised words that often follow "in", "to", "from" in a title or a heading without naming a
 # place ("In Time", "Back To School").

@@ -11,6 +11,7 @@ import pytest
 from privacy_router.detection.places import find_places, gazetteer
 
 FOUND = [
+    ("lower-case-noun-country-after-cue", "we met in china last year", {("china", "LOCATION")}),
     ("small-town-after-in", "I am in Kenosha for a business trip", {("Kenosha", "LOCATION")}),
     ("big-city-bare", "Toronto was cold and grey", {("Toronto", "LOCATION")}),
     ("country-lower-case", "i moved to belgium last year", {("belgium", "LOCATION")}),
@@ -57,6 +58,11 @@ FOUND = [
 ]
 
 CLEAN = [
+    ("port-number-after-product", "The cache is stored in Redis 6379 on the host."),
+    ("table-number", "See the data in Table 1234 of the appendix."),
+    ("lower-case-china-noun", "put it in the china cabinet"),
+    ("lower-case-guinea-noun", "my guinea pig is called fluffy"),
+    ("lower-case-jersey-noun", "I wore a jersey to the game"),
     ("english-word-town-at-sentence-start", "Nice work on the report."),
     ("english-word-country-without-cue", "Turkey sandwiches are on the menu"),
     ("mobile", "Mobile phones are not allowed in the ward"),
