@@ -241,7 +241,8 @@ def test_the_full_verification_shows_its_progress_while_it_runs(
         page.wait_for_timeout(50)
     page.wait_for_selector("[data-testid=head-hash]")
     assert seen == sorted(seen) and len(seen) >= 3, seen  # several distinct, rising percentages
-    assert all(0 <= p < 100 for p in seen)
+    # 100% may show for a moment before the script reloads the page with the result.
+    assert all(0 <= p <= 100 for p in seen)
     assert page.text_content("[data-testid=verify-status]").startswith("Intact: ")
 
 
