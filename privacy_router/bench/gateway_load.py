@@ -153,6 +153,9 @@ def step_timings(log_path: Path) -> dict[str, dict[str, float]]:
     return {k: stats.summary(v) for k, v in steps.items() if v}
 
 
+WARMUP_REQUESTS = 10
+
+
 def run(
     *, rates: Sequence[float], duration: float, workers: int, limit_ms: float, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -180,6 +183,11 @@ def run(
             with RunningGateway(config, env=env, log_path=log_path) as gw:
                 gw_url = f"{gw.url}/v1/chat/completions"
                 ext_url = f"{external.url}/chat/completions"
+                # Warm-up, not measured: a fresh gateway's first requests open its upstream
+                # connections and load what is loaded on first use; with 50 requests a step, one
+                # such request would be the step's p99. Prompts of their own, never sent again.
+                warm = bodies(corpus.prompts(WARMUP_REQUESTS, 1024, 4, corpus.PII_KINDS, seed=23))
+                load(gw_url, warm, 2.0, WARMUP_REQUESTS / 2.0, False, None, headers, work)
                 offset = 0
                 for stream in (False, True):
                     for rate, n in zip(rates, per_step, strict=True):
