@@ -38,7 +38,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 
-def _words(text: str) -> frozenset[str]:
+def word_set(text: str) -> frozenset[str]:
     """A word list written as one space-separated string."""
     return frozenset(text.split())
 
@@ -94,25 +94,25 @@ POSTCODE = (
 )
 # Lower-case words allowed inside a capitalised place or street name ("Chiclana de la Frontera",
 # "Ostrov nad Ohrí", "Gerrit Achterberghove", "Willemine ten Pas Straat").
-CONNECTIVES = _words(
+CONNECTIVES = word_set(
     "de del della delle dei di da das do dos du des la le les el los las y e i a u v z na nad pod am "
     "an im auf bei ob van von der den ter ten het op aan sur sous upon"
 )
 # English function words end a name in lower-cased text ("i live at 12 main st and i ...").
-FUNCTION_WORDS = _words(
+FUNCTION_WORDS = word_set(
     "and or but to at in on for with the of is are was were be been am i you he she we they it my "
     "your his her our their a an from by after before please call me us them this that there here "
     "then when if so as not no yes can could would will should may might must do does did have has "
     "had get got go going went come came also just now today tomorrow tonight yesterday last next "
     "week weeks month months year years night morning evening ago"
 )
-MONTHS = _words(
+MONTHS = word_set(
     "january february march april may june july august september october november december jan feb "
     "mar apr jun jul aug sep sept oct nov dec"
 )
 # Words that number a schedule, a grade or a place in a document, never a street ("Cycle 2 Day 1",
 # "Week 3 Day 5", "Stage 2 Grade 3", "Chapter 4 Verse 7").
-SCHEDULE_WORDS = _words(
+SCHEDULE_WORDS = word_set(
     "day days week weeks month months year years cycle cycles stage stages grade grades type types "
     "phase phases step steps chapter verse part section level visit visits dose doses round rounds "
     "room bed page line table figure fig item question session lesson unit units hour hours"
@@ -299,7 +299,7 @@ def _ends_sentence(text: str, end: int) -> bool:
 
 
 _LAST_WORD = regex.compile(r"(\w+)\.$")
-ABBREVIATIONS = _words("st str rd ave av avda blvd bd dr ln ct pl sq apt ste u ul al rkp jr sr mt ft")
+ABBREVIATIONS = word_set("st str rd ave av avda blvd bd dr ln ct pl sq apt ste u ul al rkp jr sr mt ft")
 
 
 def _merge(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -41,11 +41,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-
-def _words(text: str) -> frozenset[str]:
-    """A word list written as one space-separated string."""
-    return frozenset(text.split())
-
+from privacy_router.detection.address import word_set
 
 PERSON = "PERSON"
 ORGANIZATION = "ORGANIZATION"
@@ -58,7 +54,7 @@ SURNAME_LIMIT = 20000
 # Everyday English words (and a few drug and place words) that are also given names or surnames
 # in the census lists: a capitalised one may start a sentence or a heading, so the list alone does
 # not make it a name.
-COMMON_WORDS = _words(
+COMMON_WORDS = word_set(
     "will may june april august grant hope faith joy grace mark bill frank rose iris ivy ruby pearl "
     "max dawn art guy jack max sunny summer autumn winter spring sky star angel bliss love precious "
     "honey candy crystal amber jade jasmine daisy lily violet hazel holly heather olive ginger ray "
@@ -140,7 +136,7 @@ _PARTICLED = regex.compile(
     rf"(?<![\p{{L}}\p{{M}}'’-])(?P<f>{_CAP})[ \t]+(?:van|von|ten|ter)(?:[ \t]+(?:de|der|den))?[ \t]+{_CAP}"
     rf"(?![\p{{L}}\p{{M}}])"
 )
-_NOT_INITIAL_HEADS = _words(
+_NOT_INITIAL_HEADS = word_set(
     "vitamin hepatitis type plan schedule exhibit form appendix annex section part grade class stage "
     "group level phase hall building block wing floor room ward unit model series version team "
     "option step tier zone area gate terminal row seat lot plot page table figure chapter article "
@@ -177,7 +173,7 @@ _LOWER_LIST = regex.compile(
     r"\p{Ll}[\p{Ll}\p{M}'’-]*(?![\p{L}\p{M}])"
 )
 # Labels before a colon that are not speakers.
-_NOT_SPEAKERS = _words(
+_NOT_SPEAKERS = word_set(
     "user assistant system agent bot customer client q a question answer note notes re subject from "
     "to cc bcc date time tel fax email e-mail phone mobile address name summary warning error "
     "update edit ps nb example step tip total price"
@@ -342,7 +338,7 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
     return found
 
 
-_FUNCTION = _words(
+_FUNCTION = word_set(
     "and or but to at in on for with the of is are was were be i you he she we they it my your his "
     "her our their a an from by after before please me us them this that there here when if so as not"
 )

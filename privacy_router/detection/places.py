@@ -44,13 +44,8 @@ import yaml
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from privacy_router.detection.address import word_set
 from privacy_router.resources import resource_dir
-
-
-def _words(text: str) -> frozenset[str]:
-    """A word list written as one space-separated string."""
-    return frozenset(text.split())
-
 
 LOCATION = "LOCATION"
 NRP = "NRP"
@@ -63,7 +58,7 @@ BARE_POPULATION = 100000
 MAX_NAME_WORDS = 5
 
 # Words right before a place name that say a place is meant.
-PLACE_CUES = _words(
+PLACE_CUES = word_set(
     "in from at near to into toward towards outside around via visit visiting visited visits "
     "leave leaving left reach reached reaching born based living lives live moved move moving "
     "flew fly flying drove travel travelled traveled travelling traveling return returned "
@@ -71,8 +66,8 @@ PLACE_CUES = _words(
 )
 # For a name that is also an English word ("Reading", "March") a bare "in" or "to" is not enough:
 # it needs one of these right before it, or a verb of place before the preposition.
-STRONG_CUES = _words("near outside around via visit visiting visited visits")
-PLACE_VERBS = _words(
+STRONG_CUES = word_set("near outside around via visit visiting visited visits")
+PLACE_VERBS = word_set(
     "live lives lived living born based moved move moving located situated flew fly flying drove "
     "travel travelled traveled went go going goes return returned returning stay stayed staying "
     "grew raised relocated"
@@ -112,7 +107,7 @@ _TRAVELLED_TO = regex.compile(
     rf"[ \t]*:?[ \t]+(?P<n>{_CAP_RUN})"
     rf"|(?<![\p{{L}}\p{{M}}])(?i:where|place[ \t]+of[ \t]+birth|birthplace)[ \t]*:[ \t]*(?P<n>{_CAP_RUN})"
 )
-_NOT_TOWN = _words(
+_NOT_TOWN = word_set(
     "january february march april may june july august september october november december monday "
     "tuesday wednesday thursday friday saturday sunday spring summer autumn fall winter room "
     "suite floor building unit apt apartment box level ward bed page chapter section version year "
@@ -185,12 +180,12 @@ def gazetteer() -> Gazetteer:
 def group_words() -> GroupWords:
     """The NRP word lists of ``detectors/vocab/nrp.yaml``."""
     vocab = _vocab("nrp.yaml")
-    words = _words(" ".join(vocab[k] for k in ("nationalities", "ethnic_groups", "religions", "political")))
+    words = word_set(" ".join(vocab[k] for k in ("nationalities", "ethnic_groups", "religions", "political")))
     return GroupWords(
         words=words,
-        ambiguous=_words(vocab["lower_case_ambiguous"]),
-        languages=_words(vocab["languages"]),
-        language_cues=_words(vocab["language_cues"]),
+        ambiguous=word_set(vocab["lower_case_ambiguous"]),
+        languages=word_set(vocab["languages"]),
+        language_cues=word_set(vocab["language_cues"]),
     )
 
 
@@ -361,11 +356,11 @@ def _accept(
 
 # Places whose capitalised form almost always means the place, but whose lower-case form is an
 # everyday noun ("china cabinet", "guinea pig", "a jersey"): in lower case only after a sign of place.
-_LOWER_CASE_NOUNS = _words("china guinea jersey turkey japan panama")
+_LOWER_CASE_NOUNS = word_set("china guinea jersey turkey japan panama")
 
 # Capitalised words that often follow "in", "to", "from" in a title or a heading without naming a
 # place ("In Time", "Back To School").
-_CUE_FOLLOWERS = _words(
+_CUE_FOLLOWERS = word_set(
     "time school work home bed church court hospital town general love god heaven hell life order "
     "case fact particular short total person public private touch advance progress charge line "
     "place turn part front trouble good best pain shock denial luck danger debt tears awe bed "
