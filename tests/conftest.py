@@ -10,11 +10,15 @@ to leave loopback fails, even if the code under test swallowed the error.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -84,3 +88,22 @@ def pg_dsn() -> Iterator[str]:
 def detection_engine() -> DetectionEngine:
     """spaCy takes seconds to load: one engine for the whole session."""
     return DetectionEngine.from_settings(DetectionSettings())
+
+
+def audit_record(audit_db: Path, request_id: str, record_type: str, wait_s: float = 10.0) -> dict[str, Any]:
+    """The ``record_type`` record of ``request_id`` in a SQLite audit log, waiting up to ``wait_s``
+    for it: a streamed answer's completion record is written when the stream ends, which may be
+    just after the client stopped reading."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with sqlite3.connect(audit_db) as conn:
+            row = conn.execute(
+                "SELECT canon FROM audit_log WHERE request_id = ? AND record_type = ?",
+                (request_id, record_type),
+            ).fetchone()
+        if row is not None:
+            record: dict[str, Any] = json.loads(row[0])
+            return record
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {record_type} record for {request_id}")
+        time.sleep(0.05)

@@ -53,6 +53,7 @@ from privacy_router.detection.packs import (
 )
 from privacy_router.detection.phone import with_fast_phone
 from privacy_router.detection.recognizers import extra_recognizers
+from privacy_router.detection.regexscan import group_depths
 from privacy_router.detection.url import with_anchored_urls
 from privacy_router.errors import ConfigError, DetectionError
 from privacy_router.resources import resource_dir
@@ -289,27 +290,9 @@ def _leading_lookbehind(pattern: str) -> str | None:
     """The body B of a pattern that starts with ``(?<=B)``, else None."""
     if not pattern.startswith("(?<="):
         return None
-    depth, i, in_class = 0, 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "^":
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1  # a leading "]" is a literal inside a class
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return pattern[4:i]
-        i += 1
+    for i, ch, depth in group_depths(pattern):
+        if ch == ")" and depth == 0:
+            return pattern[4:i]
     return None
 
 

@@ -35,6 +35,8 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
+from privacy_router.detection.regexscan import group_depths
+
 _PLUS_CHARS = "+\uff0b"  # libphonenumber's plus signs (phonenumberutil._PLUS_CHARS)
 # The matcher's candidate pattern and its trim of a second number, as its own _find uses them.
 _CANDIDATE: Any = getattr(_libmatcher, "_PATTERN")  # noqa: B009  # private, absent from the stubs
@@ -59,28 +61,11 @@ def _starts_with_literal_zero(pattern: str) -> bool:
     """True when every match of ``pattern`` starts with "0": a literal 0, not optional, no top-level ``|``."""
     if not pattern.startswith("0") or pattern[1:2] in ("?", "*", "{"):
         return False
-    depth, i, in_class = 0, 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            if pattern[i + 1 : i + 2] == "^":
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                i += 1  # a leading "]" is a literal inside a class
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
+    depth = 0
+    for _, ch, depth in group_depths(pattern):
+        if ch == "|" and depth == 0:
             return False
-        i += 1
-    return depth == 0
+    return depth == 0  # the last depth yielded: 0 when the parentheses balance
 
 
 @functools.cache

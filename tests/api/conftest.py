@@ -3,9 +3,6 @@ OpenAI-compatible external), so tests drive it with the real SDKs and can read i
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ from privacy_router.config import load_settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.gateway import Gateway
 from privacy_router.testing import RunningSimulator, ServerThread
+from tests.conftest import audit_record
 from tests.integration.conftest import US_KEY, sha
 
 CLEAN = "Name three primary colours."
@@ -77,21 +75,8 @@ class Running:
         return self.url + "/v1"
 
     def completion(self, request_id: str, wait_s: float = 10.0) -> dict[str, Any]:
-        """The completion record of ``request_id``; a streamed answer writes it when the stream ends,
-        which may be just after the client stopped reading, hence the wait."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            with sqlite3.connect(self.audit_db) as conn:
-                row = conn.execute(
-                    "SELECT canon FROM audit_log WHERE request_id = ? AND record_type = 'completion'",
-                    (request_id,),
-                ).fetchone()
-            if row is not None:
-                record: dict[str, Any] = json.loads(row[0])
-                return record
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no completion record for {request_id}")
-            time.sleep(0.05)
+        """The completion record of ``request_id`` (waits for a stream's, see ``audit_record``)."""
+        return audit_record(self.audit_db, request_id, "completion", wait_s)
 
 
 def settings_for(

@@ -5,16 +5,15 @@ detection cache once the stream completed (issues 11 and 4). Real sockets, real 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from privacy_router.detection.cache import cache_key
 from privacy_router.transform import SSERestorer, Vault
 from tests.api.conftest import CLAUDE, CLEAN, PHI, PII, Running, Sims, sdk
+from tests.api.test_answer_cache import TOOL_ANSWER, TOOL_TURN, assert_cached_for_acme_only
 from tests.api.test_proxy_streaming import post_stream, sse_events
 from tests.integration.conftest import US_KEY
 
@@ -105,38 +104,17 @@ def test_a_truncated_stream_records_no_usage(gateway: Running) -> None:
     assert (record["outcome"], record.get("usage")) == ("truncated", None)
 
 
-def _cached(running: Running, tenant: str, text: str) -> bool:
-    cache = running.gw.cache
-    assert cache is not None
-    return cache_key(tenant, running.gw.fingerprint, text) in cache._data
-
-
 def test_streamed_answer_is_pre_analysed_so_the_next_turn_hits_the_cache(gateway: Running) -> None:
     client = sdk(openai.OpenAI, base_url=gateway.v1, api_key=US_KEY)
-    # The simulator answers a tool result with "Tool said: <content>": a text no request carried.
-    turn1: list[Any] = [
-        {"role": "user", "content": CLEAN},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "count", "arguments": "{}"}}
-            ],
-        },
-        {"role": "tool", "tool_call_id": "call_1", "content": "Forty two apples."},
-    ]
-    stream = client.chat.completions.create(model="gpt-4o", messages=turn1, stream=True)
+    stream = client.chat.completions.create(model="gpt-4o", messages=TOOL_TURN, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert text == "Tool said: Forty two apples."
-    deadline = time.monotonic() + 30
-    while not _cached(gateway, "acme", text) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert (_cached(gateway, "acme", text), _cached(gateway, "other-tenant", text)) == (True, False)
+    assert text == TOOL_ANSWER
+    assert_cached_for_acme_only(gateway, text)
     # Turn 2 resends the answer and repeats the first question: every segment is a cache hit.
     cache = gateway.gw.cache
     assert cache is not None
     hits, misses = cache.stats.hits, cache.stats.misses
-    turn2 = [*turn1, {"role": "assistant", "content": text}, {"role": "user", "content": CLEAN}]
+    turn2 = [*TOOL_TURN, {"role": "assistant", "content": text}, {"role": "user", "content": CLEAN}]
     client.chat.completions.create(model="gpt-4o", messages=turn2)
     assert cache.stats.misses == misses
     assert cache.stats.hits > hits

@@ -10,7 +10,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -33,33 +34,32 @@ HEADERS = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
 @pytest.fixture
-def small(
+def limited_gateway(
     tmp_path: Path, detection_engine: DetectionEngine, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Harness]:
-    """A gateway that sheds past 2 pending detections."""
+) -> Iterator[Callable[..., Harness]]:
+    """Starts a gateway with the ``server`` limits it is called with, in front of two raw backends;
+    all of it is stopped when the test ends. Once per test: the audit log is tmp_path/audit.db."""
     monkeypatch.setenv("HARDENING_BACKEND_KEY", BACKEND_KEY)
-    with RawBackend("llama-3.1-8b") as onprem, RawBackend("gpt-4o") as external:
-        settings = load_settings(
-            None, **gateway_settings(tmp_path, onprem.url, external.url, max_pending_detections=2)
-        )
-        gw = Gateway.from_settings(settings, detector=detection_engine)
-        with GatewayServer(gw) as server:
-            yield Harness(server, onprem, external)
+    with ExitStack() as stack:
+
+        def start(**limits: int) -> Harness:
+            onprem = stack.enter_context(RawBackend("llama-3.1-8b"))
+            external = stack.enter_context(RawBackend("gpt-4o"))
+            settings = load_settings(None, **gateway_settings(tmp_path, onprem.url, external.url, **limits))
+            gw = Gateway.from_settings(settings, detector=detection_engine)
+            return Harness(stack.enter_context(GatewayServer(gw)), onprem, external)
+
+        yield start
 
 
-@pytest.fixture
-def capped(
-    tmp_path: Path, detection_engine: DetectionEngine, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Harness]:
-    """A gateway with room for one /v1/ request in flight."""
-    monkeypatch.setenv("HARDENING_BACKEND_KEY", BACKEND_KEY)
-    with RawBackend("llama-3.1-8b") as onprem, RawBackend("gpt-4o") as external:
-        settings = load_settings(
-            None, **gateway_settings(tmp_path, onprem.url, external.url, max_in_flight=1)
-        )
-        gw = Gateway.from_settings(settings, detector=detection_engine)
-        with GatewayServer(gw) as server:
-            yield Harness(server, onprem, external)
+OVERLOADED = {
+    "error": {
+        "message": "the gateway is overloaded; retry later",
+        "type": "server_error",
+        "param": None,
+        "code": "overloaded",
+    }
+}
 
 
 def shed(reason: str) -> float:
@@ -97,8 +97,9 @@ def chat(h: Harness, text: str) -> httpx.Response:
 
 
 def test_a_request_past_the_limit_is_shed_with_503_and_retry_after(
-    small: Harness, monkeypatch: pytest.MonkeyPatch
+    limited_gateway: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    small = limited_gateway(max_pending_detections=2)  # sheds past 2 pending detections
     gate, entered = hold_detection(small, monkeypatch)
     answers: list[int] = []
 
@@ -122,14 +123,7 @@ def test_a_request_past_the_limit_is_shed_with_503_and_retry_after(
     posts_before = len(small.external.posts()) + len(small.onprem.posts())
     r = chat(small, "My SSN is 078-05-1120, name a colour.")
     assert r.status_code == 503
-    assert r.json() == {
-        "error": {
-            "message": "the gateway is overloaded; retry later",
-            "type": "server_error",
-            "param": None,
-            "code": "overloaded",
-        }
-    }
+    assert r.json() == OVERLOADED
     assert r.headers["retry-after"] == "1"
     assert r.headers["x-should-retry"] == "true"
     assert shed("detection_queue") == shed_before + 1
@@ -143,16 +137,6 @@ def test_a_request_past_the_limit_is_shed_with_503_and_retry_after(
     assert small.gw.admission.pending == 0
     # With the queue drained, the same request is admitted again.
     assert chat(small, "Name a colour.").status_code == 200
-
-
-OVERLOADED = {
-    "error": {
-        "message": "the gateway is overloaded; retry later",
-        "type": "server_error",
-        "param": None,
-        "code": "overloaded",
-    }
-}
 
 
 def head_only(h: Harness, declared_length: int) -> tuple[int, dict[str, object], bytes]:
@@ -172,8 +156,9 @@ def head_only(h: Harness, declared_length: int) -> tuple[int, dict[str, object],
 
 
 def test_the_whole_path_cap_sheds_before_the_body_is_read_and_never_audits_or_forwards(
-    capped: Harness, monkeypatch: pytest.MonkeyPatch
+    limited_gateway: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    capped = limited_gateway(max_in_flight=1)  # room for one /v1/ request in flight
     gate, entered = hold_detection(capped, monkeypatch)
     answers: list[int] = []
     admitted = threading.Thread(target=lambda: answers.append(chat(capped, "Name a colour.").status_code))

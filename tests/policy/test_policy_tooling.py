@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -203,33 +204,75 @@ def _audit_db(tmp_path: Path) -> Path:
     return db
 
 
-def test_replay_counts_changed_decisions_against_a_stricter_eu_rule(tmp_path: Path) -> None:
+def _stricter_eu_rule(candidate: Path) -> None:
+    """EU tenants' personal data never leaves: one decision's action changes."""
+    residency = candidate / "data" / "residency.json"
+    doc = json.loads(residency.read_text("utf-8"))
+    doc["exports"]["EU"] = []
+    residency.write_text(json.dumps(doc), "utf-8")
+
+
+def _mistral_preferred(candidate: Path) -> None:
+    """Same actions, but the preference puts mistral first wherever privacy allows it: the router
+    would send those requests elsewhere, so they count as changed (backend order only)."""
+    designated = {"backend": "mistral", "min_input_tokens": 0, "min_tool_count": None}
+    with_preference(candidate, data={"designated": designated})
+
+
+@pytest.mark.parametrize(
+    ("edit", "since", "summary", "table", "examples"),
+    [
+        pytest.param(
+            _stricter_eu_rule,
+            ["--since", "7d"],
+            "1 would change (1 action, 0 backend order only)",
+            [
+                "external_scrubbed -> onprem                 1  yes",
+                "external -> external                        1  no",
+                "external_scrubbed -> external_scrubbed      1  no",
+                "onprem -> onprem                            1  no",
+            ],
+            [("examples external_scrubbed -> onprem", 1)],
+            id="stricter-eu-rule",
+        ),
+        pytest.param(
+            _mistral_preferred,
+            [],
+            "2 would change (0 action, 2 backend order only)",
+            [
+                "external -> external                        1  backend",
+                "external_scrubbed -> external_scrubbed      1  backend",
+                "external_scrubbed -> external_scrubbed      1  no",
+                "onprem -> onprem                            1  no",
+            ],
+            [
+                ("examples external -> external (backend)", 1),
+                ("examples external_scrubbed -> external_scrubbed (backend)", 1),
+            ],
+            id="preference-backend-order",
+        ),
+    ],
+)
+def test_replay_counts_the_decisions_a_candidate_policy_changes(
+    tmp_path: Path,
+    edit: Callable[[Path], None],
+    since: list[str],
+    summary: str,
+    table: list[str],
+    examples: list[tuple[str, int]],
+) -> None:
     db = _audit_db(tmp_path)
     candidate = tmp_path / "candidate"
     shutil.copytree(POLICIES, candidate)
-    residency = candidate / "data" / "residency.json"
-    doc = json.loads(residency.read_text("utf-8"))
-    doc["exports"]["EU"] = []  # the EU rule under test: EU tenants' personal data never leaves
-    residency.write_text(json.dumps(doc), "utf-8")
-    result = runner.invoke(
-        app, ["replay", "--policy", str(candidate), "--audit-db", str(db), "--since", "7d"]
-    )
+    edit(candidate)
+    result = runner.invoke(app, ["replay", "--policy", str(candidate), "--audit-db", str(db), *since])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].endswith(
-        ": 4 decision(s) replayed, 1 would change (1 action, 0 backend order only), "
-        "0 without a recorded policy input"
-    )
-    assert lines[1:6] == [
-        "old -> new                              count  changed",
-        "external_scrubbed -> onprem                 1  yes",
-        "external -> external                        1  no",
-        "external_scrubbed -> external_scrubbed      1  no",
-        "onprem -> onprem                            1  no",
-    ]
-    assert lines[6].startswith("examples external_scrubbed -> onprem: ")
-    assert len(lines[6].split(": ")[1].split(", ")) == 1
-    assert len(lines) == 7
+    assert lines[0].endswith(f": 4 decision(s) replayed, {summary}, 0 without a recorded policy input")
+    assert lines[1:6] == ["old -> new                              count  changed", *table]
+    # One line per changed row: its label, then its example request ids.
+    shown = [line.partition(": ") for line in lines[6:]]
+    assert [(label, len(ids.split(", "))) for label, _, ids in shown] == examples
 
 
 def test_replay_of_an_unchanged_policy_changes_nothing(tmp_path: Path) -> None:
@@ -240,34 +283,6 @@ def test_replay_of_an_unchanged_policy_changes_nothing(tmp_path: Path) -> None:
         ": 4 decision(s) replayed, 0 would change (0 action, 0 backend order only), "
         "0 without a recorded policy input"
     )
-
-
-def test_replay_counts_a_new_backend_order_from_the_preference_step(tmp_path: Path) -> None:
-    """Same actions, but the candidate's preference puts mistral first wherever privacy allows it:
-    the router would send those requests elsewhere, so they count as changed."""
-    db = _audit_db(tmp_path)
-    candidate = tmp_path / "candidate"
-    shutil.copytree(POLICIES, candidate)
-    designated = {"backend": "mistral", "min_input_tokens": 0, "min_tool_count": None}
-    with_preference(candidate, data={"designated": designated})
-    result = runner.invoke(app, ["replay", "--policy", str(candidate), "--audit-db", str(db)])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0].endswith(
-        ": 4 decision(s) replayed, 2 would change (0 action, 2 backend order only), "
-        "0 without a recorded policy input"
-    )
-    assert lines[1:6] == [
-        "old -> new                              count  changed",
-        "external -> external                        1  backend",
-        "external_scrubbed -> external_scrubbed      1  backend",
-        "external_scrubbed -> external_scrubbed      1  no",
-        "onprem -> onprem                            1  no",
-    ]
-    assert [line.split(": ")[0] for line in lines[6:]] == [
-        "examples external -> external (backend)",
-        "examples external_scrubbed -> external_scrubbed (backend)",
-    ]
 
 
 def test_replay_compares_the_fallbacks_and_their_order() -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +24,14 @@ from privacy_router.config import BackendSettings, ServerSettings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.upstream import BACKEND_KINDS, create_upstream_client
 from privacy_router.upstream.simulator import RunningSimulator
+from tests.conftest import audit_record
 from tests.integration.conftest import US_KEY
 from tests.upstream.conftest import CLEAN, PHI, GatewayUnderTest, gateway_over, posts
+from tests.upstream.test_bedrock import KEY_ID, SECRET, _set_aws_env, settings_for
+from tests.upstream.test_bedrock import MODEL as BEDROCK_MODEL
 
 pytestmark = pytest.mark.slow
 
-AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 GEMINI_MODEL = "gemini-2.5-flash"
 
 
@@ -62,7 +60,7 @@ def _simulator(kind: Kind) -> RunningSimulator:
     if kind.flavor == "gemini":
         return RunningSimulator("gemini", api_key="gemini-key")
     if kind.flavor == "bedrock":
-        return RunningSimulator("bedrock", api_key=f"{AWS_KEY_ID}:{AWS_SECRET}")
+        return RunningSimulator("bedrock", api_key=f"{KEY_ID}:{SECRET}")
     return RunningSimulator(kind.flavor)
 
 
@@ -87,14 +85,7 @@ def _backend(kind: Kind, sim: RunningSimulator) -> dict[str, Any]:
             "api_key_env": "TEST_USAGE_KEY",
         }
     if kind.kind == "bedrock":
-        return {
-            "name": "bedrock",
-            "kind": "bedrock",
-            "url": sim.root_url,
-            "region": "us",
-            "aws_region": "us-east-1",
-            "models": [BEDROCK_MODEL],
-        }
+        return settings_for(sim)
     return {
         "name": kind.kind,
         "kind": kind.kind,
@@ -113,30 +104,13 @@ class Setup:
     audit_db: Path
 
     def completion(self, request_id: str, wait_s: float = 10.0) -> dict[str, Any]:
-        """The completion record (a stream writes it once it ended, hence the wait)."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            with sqlite3.connect(self.audit_db) as conn:
-                row = conn.execute(
-                    "SELECT canon FROM audit_log WHERE request_id = ? AND record_type = 'completion'",
-                    (request_id,),
-                ).fetchone()
-            if row is not None:
-                record: dict[str, Any] = json.loads(row[0])
-                return record
-            assert time.monotonic() < deadline, f"no completion record for {request_id}"
-            time.sleep(0.05)
+        """The completion record (waits for a stream's, see ``audit_record``)."""
+        return audit_record(self.audit_db, request_id, "completion", wait_s)
 
 
 def _set_env(mp: pytest.MonkeyPatch, tmp: Path) -> None:
     mp.setenv("TEST_USAGE_KEY", "azure-key")
-    mp.setenv("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
-    mp.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    mp.delenv("AWS_SESSION_TOKEN", raising=False)
-    mp.delenv("AWS_PROFILE", raising=False)
-    mp.setenv("AWS_CONFIG_FILE", str(tmp / "none"))
-    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp / "none"))
-    mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    _set_aws_env(mp, tmp)  # the bedrock adapter's credentials, as tests/upstream/test_bedrock.py sets them
 
 
 @pytest.fixture(scope="module", params=list(KINDS))
