@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from privacy_router.config import load_settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.gateway import Gateway
 from privacy_router.testing import RunningSimulator, ServerThread
+from tests.conftest import audit_record
 from tests.integration.conftest import US_KEY, sha
 
 CLEAN = "Name three primary colours."
@@ -69,19 +68,7 @@ class Running:
     audit_db: Path
 
     def records(self, request_id: str, record_type: str, wait_s: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + wait_s
-        while True:
-            with sqlite3.connect(self.audit_db) as conn:
-                row = conn.execute(
-                    "SELECT canon FROM audit_log WHERE request_id = ? AND record_type = ?",
-                    (request_id, record_type),
-                ).fetchone()
-            if row is not None:
-                record: dict[str, Any] = json.loads(row[0])
-                return record
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {record_type} record for {request_id}")
-            time.sleep(0.05)
+        return audit_record(self.audit_db, request_id, record_type, wait_s)
 
 
 @contextmanager
