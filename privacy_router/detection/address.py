@@ -181,7 +181,10 @@ def _anchor_patterns(cap: bool) -> list[regex.Pattern[str]]:
 
 def _tail_patterns(cap: bool) -> tuple[regex.Pattern[str], regex.Pattern[str], regex.Pattern[str]]:
     # No full stop inside a town name: "New Zealand. Please call" ends at the stop (``_ends_sentence``).
-    word = rf"(?:{_word(cap, dot=False)}|{_CONNECTIVE})"
+    # "and", "of", "the" join the words of a country's name ("Trinidad and Tobago", "Kingdom of the
+    # Netherlands") when a capitalised word follows them.
+    joiner = r"(?:and|of|the)(?=[ \t]+(?:the[ \t]+)?\p{Lu}\p{Ll})"
+    word = rf"(?:{_word(cap, dot=False)}|{_CONNECTIVE}|{joiner})"
     place = rf"{word}(?:[ \t]+{word}){{0,4}}\.?(?![ \t]*:)(?:[ \t]*\([^()\n]{{1,30}}\))?(?:[ \t]+(?i:{POSTCODE}))?"  # noqa: E501 (one regular expression, easier to read unbroken)
     structured = rf"(?:(?i:{UNIT}|{BOX}|{MILITARY})|(?i:[a-z]{{1,3}}[ \t]+)?(?i:{POSTCODE})|{place})"
     newline = r"[ \t]*,?[ \t]*(?:\r?\n[ \t>?*|•-]*)+"
@@ -238,14 +241,20 @@ def find_addresses(text: str) -> list[tuple[int, int]]:
 
 _BACK_CAP = regex.compile(r"(?:\p{Lu}[\p{L}\p{M}'’-]*[ \t]+){1,3}$")
 _BACK_NUMBER = regex.compile(r"(?<![\w.,/:+-])\d{1,6}[ \t]+$")
+# The other street of an intersection written "X and <street>" ("Hastings and 17 Main Street").
+_BACK_CROSSING = regex.compile(r"(?<![\p{L}\p{M}'’-])\p{Lu}[\p{L}\p{M}'’-]+[ \t]+(?:and|&)[ \t]+$")
 
 
 def _extend_back(text: str, start: int, lower_doc: bool) -> int:
     """Take in a building or PO number and capitalised name words just before a street that starts
-    with a number ("Storgarden 52 Trajanka Forks", "45818 P.O. Box 242")."""
+    with a number ("Storgarden 52 Trajanka Forks", "45818 P.O. Box 242"), and the other street of an
+    intersection ("Hastings and 17 Main Street")."""
     before = text[max(0, start - 60) : start]
     m = _BACK_NUMBER.search(before)
     if m is not None:
+        return start - (len(before) - int(m.start()))
+    m = None if lower_doc else _BACK_CROSSING.search(before)
+    if m is not None and m.group().split()[0].casefold() not in FUNCTION_WORDS:
         return start - (len(before) - int(m.start()))
     if not lower_doc and start < len(text) and text[start].isdigit():
         m = _BACK_CAP.search(before)

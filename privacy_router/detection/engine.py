@@ -41,6 +41,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from privacy_router.config import DetectionSettings
+from privacy_router.detection.blocks import contact_blocks
 from privacy_router.detection.gazetteer import not_a_person
 from privacy_router.detection.normalize import View, derived_views, windows
 from privacy_router.detection.packs import (
@@ -457,6 +458,7 @@ class DetectionEngine:
                     if self._keep(text, view.text[f.start : f.end], moved) and not _covered(moved, direct):
                         derived.append(moved)
                 position += 1
+            direct += [f for f in contact_blocks(text, direct) if self._keep(text, text[f.start : f.end], f)]
             out.append(self._postprocess(direct + derived))
         return out
 

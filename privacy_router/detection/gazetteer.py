@@ -42,6 +42,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from privacy_router.detection.address import word_set
+from privacy_router.detection.propernouns import english_words
 
 PERSON = "PERSON"
 ORGANIZATION = "ORGANIZATION"
@@ -76,7 +77,7 @@ COMMON_WORDS = word_set(
 )
 # Surnames that name a disease, a sign or a procedure ("Graves' disease", "Parkinson's").
 _EPONYM_FOLLOWER = regex.compile(
-    r"\A(?:['’]s?)?\s+(?i:disease|syndrome|sign|test|maneuver|manoeuvre|procedure|score|scale"
+    r"\A(?:['’]s?)?[ \t]+(?i:disease|syndrome|sign|test|maneuver|manoeuvre|procedure|score|scale"
     r"|criteria|palsy|catheter|position|reflex|law|rule|classification|fracture|tumou?r|lymphoma"
     r"|sarcoma|ulcer|operation|stain|node|equation|formula|index|method|technique|effect)\b"
 )
@@ -85,7 +86,8 @@ TITLES = r"(?:mr|mrs|ms|miss|mx|dr|prof|professor|sir|dame|rev|fr|sr|sra|srta|he
 LABELS = (
     r"(?:name|full\s+name|first\s+name|last\s+name|surname|patient|pt|client|customer|member|contact"
     r"|attn|attention|directed\s+by|written\s+by|signed|dear|called|named|nicknamed|goes\s+by"
-    r"|calls\s+me|call\s+me|speak\s+(?:to|with)|ask\s+for|talk\s+to"
+    r"|calls\s+me|call\s+me|speak\s+(?:to|with)|ask\s+for|talk\s+to|starring|featuring|produced\s+by"
+    r"|performed\s+by|(?:what['’]?s|what\s+is)\s+your\s+name\s*\?|name\s+on\s+the\s+account\s*\?(?:\s*user\s*:)?"
     r"|(?:my|our|his|her|their)\s+(?:kid|son|daughter|child|wife|husband|partner|mother|mom|mum"
     r"|father|dad|brother|sister|friend|boss|colleague|neighbou?r|grandson|granddaughter|cousin"
     r"|nephew|niece|aunt|uncle|grandmother|grandfather|fianc[eé]e?|boyfriend|girlfriend))"
@@ -128,8 +130,8 @@ _INITIALLED = regex.compile(
     rf"(?P<l>{_CAP})(?![\p{{L}}\p{{M}}])"
 )
 _INITIALLED_LOWER = regex.compile(
-    r"(?<![\p{L}\p{M}'’-])(?P<f>\p{Ll}[\p{Ll}\p{M}'’-]+)[ \t]+[b-hj-z]\.?[ \t]+(?P<l>\p{Ll}[\p{Ll}\p{M}'’-]+)"
-    r"(?![\p{L}\p{M}])"
+    r"(?<![\p{L}\p{M}'’-])(?P<f>\p{Ll}[\p{Ll}\p{M}'’-]+)[ \t]+(?P<i>[a-hj-z])\.?[ \t]+"
+    r"(?P<l>\p{Ll}[\p{Ll}\p{M}'’-]+)(?![\p{L}\p{M}])"
 )
 # A Dutch or German particle between two capitalised words is a surname ("Maika van de Noort").
 _PARTICLED = regex.compile(
@@ -185,6 +187,53 @@ _ORG_CONTEXT = regex.compile(
     rf"(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})"
     rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?:is|was)[ \t]+an?[ \t]+(?:[\p{{L}}-]+[ \t]+){{0,6}}?(?i:{ORG_NOUNS})\b"  # noqa: E501 (one regular expression, easier to read unbroken)
     rf"|\b(?i:the|our|their|a)[ \t]+(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?i:office|offices|website|headquarters|team|staff|store)\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+    rf"|\b(?i:the[ \t]+address[ \t]+of|founders[ \t]+of|co-?founder[ \t]+of)[ \t]+"
+    rf"(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})"
+    rf"|(?<![\p{{L}}\p{{M}}'’-])(?P<n>{_CAP}(?:[ \t]+{_CAP}){{0,3}})[ \t]+(?:is|was)[ \t]+(?:the[ \t]+brainchild|(?:co-?)?founded|headquartered)\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+)
+# The same company phrases in lower-cased text ("the datamyne office is at", "recargo is the brainchild").
+_ORG_CONTEXT_LOWER = regex.compile(
+    r"\bthe[ \t]+(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*(?:[ \t]+\p{Ll}[\p{Ll}\p{M}\d'’-]*){0,2})[ \t]+(?:office|offices|headquarters)[ \t]+(?:is|are)\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+    r"|\bthe[ \t]+address[ \t]+of[ \t]+(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*(?:[ \t]+\p{Ll}[\p{Ll}\p{M}\d'’-]*){0,2})[ \t]+is\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+    r"|(?:^|(?<=[.!?\n][ \t]{0,3}))(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*(?:[ \t]+\p{Ll}[\p{Ll}\p{M}\d'’-]*){0,4})[ \t]+(?:is|was)[ \t]+the[ \t]+brainchild\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+)
+
+# Verbs whose subject is a person ("Trivo lives on ...", "Mourik began writing", "Zak shouted at").
+_HUMAN_PREDICATE = (
+    r"(?:lives|lived|living)[ \t]+(?:on|in|at)|shouted|yelled|whispered|said|says|told|wrote"
+    r"|(?:began|started)[ \t]+writing|was[ \t]+born|grew[ \t]+up|married|graduated|retired|resigned"
+    r"|listed[ \t]+(?:his|her|their)|had[ \t]+given|has[ \t]+given|spent[ \t]+a[ \t]+year"
+)
+# "is from" also follows products and drugs ("ozempic is from novo nordisk"): in lower-cased text only
+# a name the census lists know counts before it. (Capitalised, "X is from Y" already makes Y an
+# organisation, so an unknown X adds no false alarm.)
+_FROM_SUBJECT = regex.compile(r"(?<![\p{L}\p{M}'’-])(?P<n>\p{L}[\p{L}\p{M}'’-]+)[ \t]+is[ \t]+from\b")
+_PERSON_SUBJECT = regex.compile(
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<n>{_CAP}(?:[ \t]+{_CAP})?)[ \t]+(?:{_HUMAN_PREDICATE})\b"
+)
+_PERSON_SUBJECT_LOWER = regex.compile(
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<n>\p{{Ll}}[\p{{Ll}}\p{{M}}'’-]+)[ \t]+(?:{_HUMAN_PREDICATE})\b"
+)
+# Words that are subjects of those verbs without being names.
+_NOT_SUBJECTS = word_set(
+    "doctor nurse patient mother father sister brother son daughter wife husband baby child mom dad "
+    "aunt uncle grandma grandpa god lord jesus christ allah buddha devil everyone everybody nobody "
+    "somebody someone anyone he she they it who which that this he she one mum grandmother "
+    "grandfather friend boss teacher author writer report study article paper letter note sign"
+)
+# "my name is selma", "everyone calls me borna": in lower-cased text too.
+_NAMED_LOWER = regex.compile(
+    r"(?i:\b(?:my|his|her|their|your)[ \t]+name[ \t]+is|\bcalls?[ \t]+me|\bcalled[ \t]+me"
+    r"|\bstarring|\bfeaturing"
+    r"|\b(?:what['’]?s|what[ \t]+is)[ \t]+your[ \t]+name[ \t]*\?|\bname[ \t]+on[ \t]+the[ \t]+account[ \t]*\?"
+    r"(?:[ \t]*user[ \t]*:)?|[\"”][ \t]*,?[ \t]*says)[ \t]+"
+    r"(?P<n>\p{Ll}[\p{Ll}\p{M}'’-]+(?:[ \t]+\p{Ll}[\p{Ll}\p{M}'’-]+)?)"
+)
+# A name with a relation after it: "I'm Misty's daughter", "roberto's son".
+_KIN_OF = regex.compile(
+    r"(?<![\p{L}\p{M}'’-])(?P<n>\p{L}[\p{L}\p{M}-]+)['’]s[ \t]+(?i:daughter|son|wife|husband|mother"
+    r"|mom|mum|father|dad|brother|sister|child|kid|baby|partner|boyfriend|girlfriend|fianc[eé]e?"
+    r"|grandson|granddaughter|nephew|niece|cousin|widow|widower)\b"
 )
 
 
@@ -251,7 +300,10 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
                 if (
                     nxt is not None
                     and text[m.end() : nxt.start()].strip() == ""
-                    and _is_name_word(nxt.group(), given, surnames)
+                    and (
+                        _is_name_word(nxt.group(), given, surnames)
+                        or (len(nxt.group()) > 2 and nxt.group() not in english_words())
+                    )
                 ):
                     found.append((m.start(), nxt.end(), PERSON))
     # In all-capitals text ("CAN I SPEAK TO A REAL PERSON?") capitals say nothing: titles only.
@@ -262,21 +314,29 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
         for m in pattern.finditer(text):
             start, end = m.span("n")
             acronym = text[start:end].isupper() and end - start <= 4  # "Patient MRN 0048", "Dr. ER"
-            if not acronym and not _eponym(text, end):
+            pronoun = regex.split(r"['’]", text[start:end])[0].casefold() in _FUNCTION  # "name? I'm"
+            if not acronym and not pronoun and not _eponym(text, end):
                 # A courtesy title goes with the name it precedes ("Dr. Jennifer Holst"): it tells
                 # gender or profession, and gold spans of the benchmarks often include it.
                 begin = m.start() if pattern is _TITLED else start
-                found.append((begin, _strip_common_tail(text, start, end), PERSON))
+                # A name that ends its line ("Name: Crystal Grant") keeps its everyday-word surname.
+                whole_line = text[end : end + 1] in ("", "\n", "\r")
+                found.append((begin, end if whole_line else _strip_common_tail(text, start, end), PERSON))
     for m in () if upper_doc else (*_INITIALLED.finditer(text), *_PARTICLED.finditer(text)):
         if m.group("f").casefold() not in _NOT_INITIAL_HEADS and not _eponym(text, m.end()):
             found.append((m.start(), m.end(), PERSON))
+    english = english_words()
     for m in _INITIALLED_LOWER.finditer(text) if lower_doc else ():
         first, last = m.group("f"), m.group("l")
-        if (
-            first not in _FUNCTION
-            and last not in _FUNCTION
-            and (_is_name_word(first, given, surnames, given_only=True) or last in surnames)
-        ):
+        if first in _FUNCTION or last in _FUNCTION:
+            continue
+        given_first = _is_name_word(first, given, surnames, given_only=True)
+        if m.group("i") == "a":
+            # "a" is mostly the article: a given name before it and a surname or an unknown
+            # word after it ("benjamin a seiler", not "take a walker").
+            if given_first and (last in surnames or last not in english):
+                found.append((m.start(), m.end(), PERSON))
+        elif given_first or last in surnames:
             found.append((m.start(), m.end(), PERSON))
     for m in () if upper_doc else _CAPWORD.finditer(text):
         if _is_name_word(m.group(), given, surnames, given_only=True) and not _eponym(text, m.end()):
@@ -292,11 +352,19 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
         for m in pattern.finditer(text):
             found.append((m.start(), m.end(), ORGANIZATION))
     for m in _ORG_CONTEXT.finditer(text):
-        for group in ("n",):
-            for start, end in m.spans(group):
-                if start >= 0 and text[start:end].casefold() not in COMMON_WORDS:
-                    found.append((start, end, ORGANIZATION))
+        for start, end in m.spans("n"):
+            name = text[start:end]
+            if start < 0 or name.casefold() in COMMON_WORDS:
+                continue
+            # "Research is the brainchild of ...": one English word at a sentence start is no name.
+            if " " not in name and name.casefold() in english and _sentence_start(text, start):
+                continue
+            found.append((start, end, ORGANIZATION))
     if lower_doc:
+        for m in _ORG_CONTEXT_LOWER.finditer(text):
+            for start, end in m.spans("n"):
+                if start >= 0 and text[start:end] not in _FUNCTION:
+                    found.append((start, end, ORGANIZATION))
         for m in _ORG_SUFFIXED_LOWER.finditer(text):
             found.append((m.start(), m.end(), ORGANIZATION))
         for m in _LOWER_LIST.finditer(text):
@@ -311,11 +379,10 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
                     if w.group() not in _FUNCTION and w.group() not in ("and",):
                         found.append((m.start() + w.start(), m.start() + w.end(), PERSON))
         for m in _LOWER_WORD.finditer(text):
-            # A given name with a possessive ("i'm roberto's daughter").
-            if text.startswith(("'s", "’s"), m.end()) and _is_name_word(
-                m.group(), given, surnames, given_only=True
-            ):
-                found.append((m.start(), m.end(), PERSON))
+            # A given name with a possessive ("i'm roberto's friend"); the word pattern takes the "'s".
+            word = m.group()
+            if word.endswith(("'s", "’s")) and _is_name_word(word[:-2], given, surnames, given_only=True):
+                found.append((m.start(), m.end() - 2, PERSON))
     for m in _HYPHENATED.finditer(text):
         first, second = m.group(1), m.group(2)
         if (first[0].isupper() == second[0].isupper()) and all(
@@ -334,8 +401,111 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
         _is_name_word(m.group(1), given, surnames) for m in speakers
     ):
         found.extend((m.start(1), m.end(1), PERSON) for m in speakers)
-    found += _propagate(text, [*found, *entities])
+    found += _named_and_subjects(text, lower_doc, upper_doc, given, surnames)
+    found += _widen(text, [*found, *entities])
+    found += _propagate(text, [*found, *entities], lower_doc)
     return found
+
+
+def _named_and_subjects(
+    text: str, lower_doc: bool, upper_doc: bool, given: frozenset[str], surnames: frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """Names shown by what is said of them: the subject of a verb that takes a person, a name after
+    "my name is" or "call me" (any case), and the person in "X's daughter"."""
+    english = english_words()
+    found: list[tuple[int, int, str]] = []
+
+    def a_name(word: str) -> bool:
+        folded = word.casefold()
+        if folded in _FUNCTION or folded in _NOT_SUBJECTS or len(folded) < 2:
+            return False
+        return folded not in english or folded in given or folded in surnames
+
+    for m in () if upper_doc else _PERSON_SUBJECT.finditer(text):
+        if all(a_name(w) for w in m.group("n").split()):
+            found.append((*m.span("n"), PERSON))
+    for m in _PERSON_SUBJECT_LOWER.finditer(text) if lower_doc else ():
+        word = m.group("n")
+        if word not in COMMON_WORDS and a_name(word):
+            found.append((*m.span("n"), PERSON))
+    for m in _FROM_SUBJECT.finditer(text):
+        word = m.group("n")
+        folded = word.casefold()
+        if folded in COMMON_WORDS | _FUNCTION | _NOT_SUBJECTS:
+            continue
+        if folded in given or folded in surnames or (word[0].isupper() and a_name(word)):
+            found.append((*m.span("n"), PERSON))
+    for m in _NAMED_LOWER.finditer(text):
+        words = list(regex.finditer(r"\S+", m.group("n")))
+        first = words[0].group()
+        # "call me back", "my name is not important": an English word right after is no name,
+        # unless the name lists know it ("my name is bill").
+        if first in _FUNCTION or (first in english and first not in given):
+            continue
+        second = words[-1].group() if len(words) > 1 else ""
+        known = second in surnames or second in given or second not in english
+        last = words[-1] if second and second not in _FUNCTION and known else words[0]
+        start = m.start("n")
+        found.append((start, start + last.end(), PERSON))
+    for m in _KIN_OF.finditer(text):
+        word = m.group("n")
+        if word.casefold() not in _FUNCTION | _NOT_SUBJECTS and (word[0].isupper() or a_name(word)):
+            found.append((*m.span("n"), PERSON))
+    return found
+
+
+# One more capitalised word, or an initial, next to a name on the same line.
+_LEFT_WORD = regex.compile(r"(?P<w>\p{Lu}[\p{Ll}\p{M}'’]+|\p{Lu}\.?)[ \t]+\Z")
+_RIGHT_WORD = regex.compile(
+    r"\A(?:[ \t]+(?P<w>\p{Lu}[\p{Ll}\p{M}'’]+)|-(?P<h>[\p{L}\p{M}]+))(?![\p{L}\p{M}])"
+)
+_OF_ORGANIZATION = regex.compile(rf"\A[ \t]+of[ \t]+(?P<o>{_CAP}(?:[ \t]+{_CAP}){{0,3}})(?![\p{{L}}\p{{M}}])")
+
+
+def _widen(text: str, spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """A found person name grown over the unknown capitalised words and initials next to it
+    ("Ubul Csonka" from "Csonka", "Juliusz A Kwiatkowski", "Hauta-aho"), and the organisation in
+    "<name> of <Organisation>" ("Vilma Holm of Here")."""
+    english = english_words()
+
+    def unknown(word: str) -> bool:
+        folded = word.casefold()
+        return folded not in english and folded not in _FUNCTION and folded not in COMMON_WORDS
+
+    out: list[tuple[int, int, str]] = []
+    for start, end, kind in spans:
+        if kind != PERSON or not text[start:end][:1].isupper():
+            continue
+        new_start, new_end = start, end
+        for _ in range(2):
+            left = _LEFT_WORD.search(text, max(0, new_start - 40), new_start)
+            if left is None:
+                break
+            word = left.group("w")
+            initial = len(word.rstrip(".")) == 1
+            if initial:
+                before = _LEFT_WORD.search(text, max(0, left.start() - 40), left.start())
+                if before is None or not unknown(before.group("w")) or len(before.group("w")) < 3:
+                    break
+                new_start = before.start()
+                break
+            if not unknown(word):
+                break
+            new_start = left.start()
+        right = _RIGHT_WORD.match(text[new_end : new_end + 40])
+        if right is not None and (right.group("h") or unknown(right.group("w"))):
+            new_end += right.end()
+        if (new_start, new_end) != (start, end):
+            out.append((new_start, new_end, PERSON))
+        org = _OF_ORGANIZATION.match(text[new_end : new_end + 80])
+        if org is not None and org.group("o").casefold() not in COMMON_WORDS:
+            out.append((new_end + org.start("o"), new_end + org.end("o"), ORGANIZATION))
+    return out
+
+
+def _sentence_start(text: str, start: int) -> bool:
+    before = text[max(0, start - 4) : start].rstrip(" \t")
+    return not before or before[-1] in '.!?\n"“:'
 
 
 _FUNCTION = word_set(
@@ -344,14 +514,20 @@ _FUNCTION = word_set(
 )
 
 
-def _propagate(text: str, spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Later (and earlier) occurrences of the words of the person names already found."""
+def _propagate(
+    text: str, spans: Iterable[tuple[int, int, str]], lower_doc: bool = False
+) -> list[tuple[int, int, str]]:
+    """Later (and earlier) occurrences of the words of the person names already found (in lower-cased
+    text, those that are not English words)."""
+    english = english_words() if lower_doc else frozenset()
     words = {
         w
         for start, end, kind in spans
         if kind == PERSON
         for w in regex.findall(r"[\p{L}\p{M}'’-]{3,}", text[start:end])
-        if w.casefold() not in COMMON_WORDS and w.casefold() not in _FUNCTION and w[0].isupper()
+        if w.casefold() not in COMMON_WORDS
+        and w.casefold() not in _FUNCTION
+        and (w[0].isupper() or (lower_doc and w not in english))
     }
     if not words:
         return []

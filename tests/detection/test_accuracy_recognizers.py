@@ -42,6 +42,22 @@ ADDRESSES = [
     ),
     ("sentence-end-stops", "I live at 9 Baker Street, London. Please call me.", "9 Baker Street, London."),
     (
+        "country-name-with-and",
+        "Send to 63 Agip u. 96.\n Apt. 808\n Nagyváty\n Trinidad and Tobago 79370 today",
+        "63 Agip u. 96.\n Apt. 808\n Nagyváty\n Trinidad and Tobago 79370",
+    ),
+    (
+        "country-long-form-and-postcode",
+        "05 Björkvägen 55\n Suite 988\n GETINGE\n Kingdom of the Netherlands 37521",
+        "05 Björkvägen 55\n Suite 988\n GETINGE\n Kingdom of the Netherlands 37521",
+    ),
+    ("intersection-with-and", "Meet me at Hastings and 17 Main Street", "Hastings and 17 Main Street"),
+    (
+        "and-then-pronoun-ends-the-block",
+        "I live at 12 Main Street, Springfield and I want a refund.",
+        "12 Main Street, Springfield",
+    ),
+    (
         "lower-case-chat",
         "i moved to 22 maple grove rd, springfield last week",
         "22 maple grove rd, springfield",
@@ -110,6 +126,36 @@ NAMES = [
         "i bank with quarry lane holdings ltd",
         {("quarry lane holdings ltd", "ORGANIZATION")},
     ),
+    ("subject-of-a-person-verb", "Trivelka lives on a quiet street", {("Trivelka", "PERSON")}),
+    ("began-writing", "Walker began writing as a teenager", {("Walker", "PERSON")}),
+    ("lower-case-subject", "bártová began writing as a teenager", {("bártová", "PERSON")}),
+    ("is-from-unknown-word", "Océane is from Experian", {("Océane", "PERSON")}),
+    ("lower-case-is-from-known-name", "selma is from a small firm", {("selma", "PERSON")}),
+    (
+        "lower-case-name-is",
+        "my name is borna jerković but everyone calls me borna",
+        {("borna jerković", "PERSON")},
+    ),
+    ("lower-case-call-me", "sometimes people call me višeslav", {("višeslav", "PERSON")}),
+    ("lower-case-possessive", "tracy: i'm roberto's friend", {("roberto", "PERSON")}),
+    ("kinship-possessive", "I'm Misty's daughter", {("Misty", "PERSON")}),
+    (
+        "lower-case-given-a-surname",
+        "follow up with benjamin a seiler soon",
+        {("benjamin a seiler", "PERSON")},
+    ),
+    (
+        "lower-case-given-unknown-surname",
+        "follow up with monika žilková soon",
+        {("monika žilková", "PERSON")},
+    ),
+    ("starring", "a film starring Lafontaine and others", {("Lafontaine", "PERSON")}),
+    ("lower-case-name-question", "what's your name? heather pustivšek", {("heather pustivšek", "PERSON")}),
+    ("lower-case-quote-attribution", '"that is fine," says björklund.', {("björklund", "PERSON")}),
+    ("name-line-keeps-common-surname", "Name: Crystal Grant\nPhone: none", {("Crystal Grant", "PERSON")}),
+    ("brainchild", "Quillfeather is the brainchild of two nurses", {("Quillfeather", "ORGANIZATION")}),
+    ("address-of", "The address of Transunion is 17 Hastings Street", {("Transunion", "ORGANIZATION")}),
+    ("lower-case-office", "the datamyne office is at 21 rue sidi", {("datamyne", "ORGANIZATION")}),
 ]
 
 NOT_NAMES = [
@@ -125,6 +171,13 @@ NOT_NAMES = [
     ("pronoun-not-initial", "Can I Have 2 Normal Plastic spinners"),
     ("lettered-series", "Is Vitamin D Deficiency linked to Hepatitis B Virus?"),
     ("hyphenated-words", "a Follow-Up visit and a long-term plan"),
+    ("call-me-back", "Please call me back tomorrow."),
+    ("lower-case-name-is-not", "my name is not important, what about statins?"),
+    ("lower-case-drug-is-from", "ozempic is from a danish company"),
+    ("pronoun-after-name-question", "What's your name? I'm not sure what to put."),
+    ("english-word-brainchild", "Research is the brainchild of curiosity."),
+    ("role-subject", "Doctor said I should rest."),
+    ("article-not-initial", "i need to take a walker to the clinic"),
 ]
 
 
@@ -140,6 +193,42 @@ def test_a_name_found_once_is_found_again_later() -> None:
         ("Aantje", "PERSON"),
         ("Mourik", "PERSON"),
     }
+
+
+WIDENED = [
+    ("unknown-given-name-before", "then Esat Jeknić arrived", "Jeknić", {("Esat Jeknić", "PERSON")}),
+    (
+        "initial-and-given-name",
+        "ask Juliusz A Kwiatkowski",
+        "Kwiatkowski",
+        {("Juliusz A Kwiatkowski", "PERSON")},
+    ),
+    ("hyphenated-tail", '"Fine," says Hauta-aho.', "Hauta", {("Hauta-aho", "PERSON")}),
+    (
+        "organisation-after-of",
+        "Vilma Holm of Kestrelsoft is the CEO",
+        "Vilma Holm",
+        {("Kestrelsoft", "ORGANIZATION")},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "spacy_name", "expected"), [row[1:] for row in WIDENED], ids=[row[0] for row in WIDENED]
+)
+def test_a_found_name_grows_over_unknown_words_next_to_it(
+    text: str, spacy_name: str, expected: set[tuple[str, str]]
+) -> None:
+    start = text.index(spacy_name)
+    found = find_names(text, [(start, start + len(spacy_name), "PERSON")])
+    assert {(text[s:e], kind) for s, e, kind in found} >= expected
+
+
+def test_a_found_name_does_not_grow_over_english_words() -> None:
+    text = "Yesterday Csonka called"
+    start = text.index("Csonka")
+    found = find_names(text, [(start, start + 6, "PERSON")])
+    assert {text[s:e] for s, e, _ in found} == {"Csonka"}
 
 
 @pytest.mark.parametrize("text", [row[1] for row in NOT_NAMES], ids=[row[0] for row in NOT_NAMES])

@@ -44,6 +44,10 @@ FOUND = [
         {("Kingdom of the Netherlands", "LOCATION")},
     ),
     ("writer-is-in", "I am in TYSTBERGA for a business trip", {("TYSTBERGA", "LOCATION")}),
+    ("lower-case-town-after-travel", "dr. hurst grew up in onnezies.", {("onnezies", "LOCATION")}),
+    ("town-with-particle", "We moved here from Paterna del Madera", {("Paterna del Madera", "LOCATION")}),
+    ("street-in-town", "The song is about Pachergasse street in BÜSCHENDORF.", {("BÜSCHENDORF", "LOCATION")}),
+    ("weekday-after-town", "She moved to Boston on Monday", {("Boston", "LOCATION")}),
     ("nationality-adjective", "the Spanish government said no", {("Spanish", "NRP")}),
     (
         "lower-case-demonym-and-country",
@@ -79,6 +83,7 @@ CLEAN = [
     ("writer-is-in-trouble", "I'm in Trouble again"),
     ("where-without-label", "Where Is The Party tonight"),
     ("lower-case-town-in-mixed-text", "we will reach out in due course, Thanks"),
+    ("lower-case-english-word-after-travel", "we moved to bigger offices last year"),
 ]
 
 

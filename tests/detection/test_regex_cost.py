@@ -15,8 +15,9 @@ import regex
 from presidio_analyzer import PatternRecognizer
 
 from privacy_router.config import DetectionSettings
-from privacy_router.detection import address, gazetteer, places, propernouns
+from privacy_router.detection import address, blocks, gazetteer, places, propernouns
 from privacy_router.detection.engine import DetectionEngine
+from privacy_router.types import Finding
 
 SIZE = 64 * 1024
 UNITS = (
@@ -28,7 +29,7 @@ BOUNDED = {("address", "_BACK_CAP")}
 
 PATTERNS = [
     (module.__name__.rsplit(".", 1)[-1], name, value)
-    for module in (gazetteer, places, address, propernouns)
+    for module in (gazetteer, places, address, propernouns, blocks)
     for name, value in vars(module).items()
     if isinstance(value, regex.Pattern)
 ]
@@ -81,3 +82,15 @@ def test_name_and_place_finders_finish_on_hostile_text(unit: str) -> None:
     assert isinstance(gazetteer.find_names(text), list)
     assert isinstance(places.find_places(text), list)
     assert isinstance(propernouns.find_proper_nouns(text, []), list)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", ["Ab Cd\n", "Phone:\n", "Finland 12345\n", "\n", "Ab\nPhone:\n"])
+def test_contact_blocks_finish_on_hostile_text(unit: str) -> None:
+    """Thousands of lines, each an anchor (a street or a phone found on it): every block walk is
+    bounded, and each line's findings are looked up once, not searched per line."""
+    text = hostile(unit)
+    starts = [i for i, c in enumerate(text) if i == 0 or text[i - 1] == "\n"]
+    findings = [Finding("STREET_ADDRESS", s, s + 2, 0.65, "test") for s in starts[::2]]
+    findings += [Finding("PHONE_NUMBER", s, s + 2, 0.85, "test") for s in starts[1::2]]
+    assert isinstance(blocks.contact_blocks(text, findings), list)
