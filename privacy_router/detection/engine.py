@@ -423,7 +423,8 @@ class DetectionEngine:
 
         Each text is analysed as written and through its derived views (``normalize.py``:
         folded characters, joined digit groups, decoded encodings); a finding in a view is
-        reported over the original characters it came from.
+        reported over the original characters it came from. The lines of letterhead and signature
+        blocks are then added from the text's own findings (``blocks.py``).
         """
         if not texts:
             return []

@@ -5,6 +5,8 @@ express lives here, one module each: whole address blocks (``address.py``); pers
 names from rules and the census name lists (``gazetteer.py``); towns, countries and nationality,
 religious and political group words from the GeoNames gazetteer and word lists (``places.py``);
 capitalised mid-sentence words that are not English words, as possible names (``propernouns.py``).
+One more code rule is not a recognizer, because it reads the other recognizers' findings: the lines
+of a letterhead or signature block above an address (``blocks.py``, run by the engine afterwards).
 """
 
 from __future__ import annotations
