@@ -208,8 +208,10 @@ _HUMAN_PREDICATE = (
 # a name the census lists know counts before it. (Capitalised, "X is from Y" already makes Y an
 # organisation, so an unknown X adds no false alarm.)
 _FROM_SUBJECT = regex.compile(r"(?<![\p{L}\p{M}'’-])(?P<n>\p{L}[\p{L}\p{M}'’-]+)[ \t]+is[ \t]+from\b")
+# A subject is written like a name: capitalised, then lower case ("ChatGPT said", "NASA wrote" are not).
+_NAME_CASE = r"\p{Lu}[\p{Ll}\p{M}'’]+(?:-\p{Lu}[\p{Ll}\p{M}'’]+)?"
 _PERSON_SUBJECT = regex.compile(
-    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<n>{_CAP}(?:[ \t]+{_CAP})?)[ \t]+(?:{_HUMAN_PREDICATE})\b"
+    rf"(?<![\p{{L}}\p{{M}}'’-])(?P<n>{_NAME_CASE}(?:[ \t]+{_NAME_CASE})?)[ \t]+(?:{_HUMAN_PREDICATE})\b"
 )
 _PERSON_SUBJECT_LOWER = regex.compile(
     rf"(?<![\p{{L}}\p{{M}}'’-])(?P<n>\p{{Ll}}[\p{{Ll}}\p{{M}}'’-]+)[ \t]+(?:{_HUMAN_PREDICATE})\b"

@@ -177,6 +177,7 @@ NOT_NAMES = [
     ("pronoun-after-name-question", "What's your name? I'm not sure what to put."),
     ("english-word-brainchild", "Research is the brainchild of curiosity."),
     ("role-subject", "Doctor said I should rest."),
+    ("camel-case-subject", "ChatGPT said the dose was fine and NASA wrote back."),
     ("article-not-initial", "i need to take a walker to the clinic"),
 ]
 
