@@ -647,6 +647,10 @@ async def integrity(request: Request, session: Session, principal: Principal) ->
     jobs = _verify_jobs(request)
     wanted = request.query_params.get("job")
     job = (jobs.get(wanted) if wanted else None) or jobs.running()
+    # The job's state first, then the last result: the job stores its result before it is marked
+    # done, so a job seen done here has its result below. The other way round, a job that ends in
+    # between leaves neither its progress nor its result on the page, and nothing left to poll.
+    progress = job.progress() if job is not None else None
     last = getattr(request.app.state, "ui_last_verify", None)
     views, _ = _checkpoints(gw)
     return render(
@@ -654,7 +658,7 @@ async def integrity(request: Request, session: Session, principal: Principal) ->
         "integrity.html",
         **_base(session, principal),
         last=last,
-        job=job if job is not None and job.state != "done" else None,
+        job=progress if progress is not None and progress["state"] != "done" else None,
         checkpoints=views,
         checkpoint_dir=gw.settings.audit.checkpoint_dir,
         store=type(getattr(gw.audit, "inner", gw.audit)).__name__,

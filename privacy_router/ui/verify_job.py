@@ -42,21 +42,23 @@ class VerifyJob:
     result: dict[str, Any] | None = None  # the page's "last verification" once done
     started: float = field(default_factory=time.perf_counter)
 
-    @property
-    def percent(self) -> int:
-        if self.state != "running":
-            return 100
-        if self.total <= 0:
-            return 0
-        return min(99, self.checked * 100 // self.total)  # 100 only once the report exists
-
     def progress(self) -> dict[str, Any]:
+        """A consistent snapshot for the page and its script, while the job thread moves on: the
+        state is read once and first (``_run`` sets ``error`` before it marks the job failed)."""
+        state = self.state
+        checked, total = self.checked, self.total
+        if state != "running":
+            percent = 100
+        elif total <= 0:
+            percent = 0
+        else:
+            percent = min(99, checked * 100 // total)  # 100 only once the report exists
         return {
             "id": self.id,
-            "state": self.state,
-            "percent": self.percent,
-            "checked": self.checked,
-            "total": self.total,
+            "state": state,
+            "percent": percent,
+            "checked": checked,
+            "total": total,
             "error": self.error,
         }
 
@@ -136,6 +138,8 @@ class VerifyJobs:
 
     @staticmethod
     def _run(job: VerifyJob, work: Callable[[VerifyJob], dict[str, Any]]) -> None:
+        # The state is set last: ``work`` stores the page's last verification before it returns, and
+        # ``error`` is set before "failed", so a reader that sees the final state sees its outcome.
         try:
             job.result = work(job)
             job.state = "done"
@@ -144,5 +148,6 @@ class VerifyJobs:
             job.state = "failed"
         except Exception as exc:  # a failed job is shown as failed; the page never hangs on it
             log.error("ui_verify_failed", error=type(exc).__name__)
-            job.error = "the verification failed unexpectedly; see the gateway log"
+            # The exception's type names the failure on the page; its message may hold record content.
+            job.error = f"the verification failed unexpectedly ({type(exc).__name__}); see the gateway log"
             job.state = "failed"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from privacy_router.audit.merkle import inclusion_proof, leaf_hash, root, verify_inclusion
-from privacy_router.ui import verify_job
+from privacy_router.audit.sqlite import SqliteAuditStore
+from privacy_router.ui import routes, verify_job
 from privacy_router.ui.routes import CSP
 from privacy_router.ui.session import COOKIE
 from tests.api.test_audit_api import CLIENT_A, COMPLIANCE, SENSITIVE_VALUES, Recorded, audit_queries
@@ -179,7 +181,7 @@ def test_full_verification_from_the_integrity_page(page: Any, recorded: Recorded
     page.goto(f"{recorded.url}/ui/integrity")
     rows = sum(1 for _ in recorded.gw.audit.iter_rows())
     page.click("[data-testid=verify-button]")
-    page.wait_for_selector("[data-testid=head-hash]")  # the job ran, the page script reloaded the page
+    verification_result(page, recorded)  # the job ran, the page script reloaded the page
     assert page.text_content("[data-testid=verify-status]") == f"Intact: {rows} records verified"
     head = next(iter(recorded.gw.audit.iter_rows(rows))).entry_hash.hex()
     assert page.text_content("[data-testid=head-hash]") == head
@@ -201,7 +203,9 @@ def test_full_verification_from_the_integrity_page(page: Any, recorded: Recorded
             "status": "another log: verify it where it is stored",
         },
     }
-    (writer,) = [w.writer for w in recorded.gw.audit.writer_status()]  # one gateway wrote this log
+    store = recorded.gw.audit
+    assert isinstance(store, SqliteAuditStore)
+    (writer,) = [w.writer for w in store.writer_status()]  # one gateway wrote this log
     shown = page.eval_on_selector_all(
         "[data-testid=writers] tr[data-writer]",
         "rows => rows.map(r => [r.dataset.writer, r.querySelector('[data-col=records]').textContent,"
@@ -239,11 +243,64 @@ def test_the_full_verification_shows_its_progress_while_it_runs(
             if len(seen) == 3:
                 shot(page, "integrity-progress.png")
         page.wait_for_timeout(50)
-    page.wait_for_selector("[data-testid=head-hash]")
+    verification_result(page, recorded)
     assert seen == sorted(seen) and len(seen) >= 3, seen  # several distinct, rising percentages
     # 100% may show for a moment before the script reloads the page with the result.
     assert all(0 <= p <= 100 for p in seen)
     assert page.text_content("[data-testid=verify-status]").startswith("Intact: ")
+
+
+def test_a_job_that_ends_while_the_page_renders_shows_its_result(
+    page: Any, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page opened on a job that ends while the page is being built shows that job's result:
+    not the "not verified" text with nothing left to poll, nor an earlier job's result. Reading the
+    checkpoint folder for the page (not for the job) is slowed by 0.5 s so the job ends inside that
+    window, as it now and then does on a loaded machine."""
+    checkpoints = routes._checkpoints
+
+    def slow_page_read(gw: Any) -> Any:
+        if threading.current_thread().name != "ui-verify":
+            time.sleep(0.5)
+        return checkpoints(gw)
+
+    sign_in(page, recorded)
+    page.goto(f"{recorded.url}/ui/integrity")
+    rows = sum(1 for _ in recorded.gw.audit.iter_rows())  # an earlier job verified fewer
+    monkeypatch.setattr(routes, "_checkpoints", slow_page_read)
+    page.click("[data-testid=verify-button]")
+    verification_result(page, recorded)
+    assert page.text_content("[data-testid=verify-status]") == f"Intact: {rows} records verified"
+    assert page.text_content("[data-testid=head-hash]") == row_hash(recorded, rows)
+
+
+VERIFY_DONE = "[data-testid=head-hash], [data-testid=verify-status][data-state=failed]"
+
+
+def verification_result(page: Any, rec: Recorded) -> None:
+    """Wait for the page to show the verification's result (the head hash) and fail naming why when
+    it shows a failed job instead, or shows neither in time (where the page is, what it says, and
+    the job's progress as the gateway answers it)."""
+    try:
+        page.wait_for_selector(VERIFY_DONE)
+    except PlaywrightError as exc:
+        raise AssertionError(
+            f"no verification result: {exc.message.splitlines()[0]}; {page_state(page, rec)}"
+        ) from None
+    if page.query_selector("[data-testid=head-hash]") is None:
+        raise AssertionError(f"the verification failed; {page_state(page, rec)}")
+
+
+def page_state(page: Any, rec: Recorded) -> str:
+    status = page.query_selector("[data-testid=verify-status]")
+    text = status.text_content() if status is not None else None
+    job = page.url.partition("job=")[2]
+    sid = next((c["value"] for c in page.context.cookies() if c["name"] == COOKIE), None)
+    progress = "no job in the URL"
+    if job and sid:
+        r = httpx.get(f"{rec.url}/ui/integrity/verify/{job}", cookies={COOKIE: sid}, timeout=10)
+        progress = f"{r.status_code} {r.text}"
+    return f"page {page.url}, verify-status {text!r}, job progress {progress}"
 
 
 def row_hash(rec: Recorded, seq: int) -> str:
