@@ -64,7 +64,7 @@ def test_pack_version_is_version_plus_file_hash(engine: DetectionEngine) -> None
         "credentials": "2026.11.1",
         "national_ids": "2026.11.3",
         "pci": "2026.11.2",
-        "phi": "2026.11.4",
+        "phi": "2026.11.5",
     }
     digests = {n: hashlib.sha256((DETECTORS / f"{n}.yaml").read_bytes()).hexdigest() for n in versions}
     assert engine.pack_versions == {n: f"{versions[n]}+{d[:12]}" for n, d in digests.items()}
