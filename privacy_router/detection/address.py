@@ -156,7 +156,7 @@ def _anchor_patterns(cap: bool) -> list[regex.Pattern[str]]:
         ),
         # After an address phrase, a name and a number: "lives at Kesk 53", "return to Leon and Eyrarodda 66"
         regex.compile(
-            rf"(?i:\baddress\b[^.?!\n]{{0,40}}?\b(?:is|to|at|:)|\blives?[ \t]+(?:at|on|in)|\bsen[dt][ \t]+(?:it[ \t]+)?to"  # noqa: E501 (one regular expression, easier to read unbroken)
+            rf"(?i:\baddress\b[^.?!\n]{{0,40}}?\b(?:is|to|at|:)|\blives?[ \t]+(?:at|on|in)|\bsen[dt][ \t]+(?:(?:it|them|this|that|one|a[ \t]+new[ \t]+one)[ \t]+)?to|\btaxi[ \t]+to|\barrived[ \t]+at"  # noqa: E501 (one regular expression, easier to read unbroken)
             rf"|\breturn(?:ed)?[ \t]+(?:it[ \t]+)?to|\bdeliver(?:ed)?[ \t]+to|\bship(?:ped)?[ \t]+to|\bmeet[ \t]+(?:me|you|us)[ \t]+at"  # noqa: E501 (one regular expression, easier to read unbroken)
             rf"|\blocated[ \t]+at|\boffices?[ \t]+(?:is|are)[ \t]+at|\b(?:is|are|was|were)[ \t]+(?:on|at))[ \t:]+"  # noqa: E501 (one regular expression, easier to read unbroken)
             rf"(?P<a>(?:{word}[ \t]+(?:and[ \t]+)?){{1,3}}{number})(?![\w/-]){_NOT_A_HOUSE}"
@@ -185,7 +185,8 @@ def _tail_patterns(cap: bool) -> tuple[regex.Pattern[str], regex.Pattern[str], r
     # Netherlands") when a capitalised word follows them.
     joiner = r"(?:and|of|the)(?=[ \t]+(?:the[ \t]+)?\p{Lu}\p{Ll})"
     word = rf"(?:{_word(cap, dot=False)}|{_CONNECTIVE}|{joiner})"
-    place = rf"{word}(?:[ \t]+{word}){{0,4}}\.?(?![ \t]*:)(?:[ \t]*\([^()\n]{{1,30}}\))?(?:[ \t]+(?i:{POSTCODE}))?"  # noqa: E501 (one regular expression, easier to read unbroken)
+    # A town may carry a district number before its postcode ("Karlovy Vary 17", "Praha 4").
+    place = rf"{word}(?:[ \t]+{word}){{0,4}}\.?(?![ \t]*:)(?:[ \t]*\([^()\n]{{1,30}}\))?(?:[ \t]+\d{{1,2}}(?![\d.:/-]))?(?:[ \t]+(?i:{POSTCODE}))?"  # noqa: E501 (one regular expression, easier to read unbroken)
     structured = rf"(?:(?i:{UNIT}|{BOX}|{MILITARY})|(?i:[a-z]{{1,3}}[ \t]+)?(?i:{POSTCODE})|{place})"
     newline = r"[ \t]*,?[ \t]*(?:\r?\n[ \t>?*|•-]*)+"
     return (
@@ -211,11 +212,14 @@ def _skip_function_words(text: str, start: int, end: int) -> int:
 
 
 def _words_ok(span: str, lower_doc: bool) -> bool:
-    """A name in lower-cased text may not contain function words; no name is a month ("in 2019 May 5")."""
+    """A name in lower-cased text may not contain function words; no name is a month and a day
+    ("in 2019 May 5"), though a name may start with a month's letters ("Jan and Archkogl 67")."""
     words = [w.strip(".,'’").casefold() for w in span.split()]
     alpha = [w for w in words if w and not w[0].isdigit()]
     if alpha and alpha[0] in MONTHS:
-        return False
+        after = words[words.index(alpha[0]) + 1 :]
+        if len(alpha) == 1 or (after and after[0][:1].isdigit()):
+            return False
     if any(w in SCHEDULE_WORDS for w in alpha):
         return False
     return not (lower_doc and any(w in FUNCTION_WORDS for w in alpha))

@@ -195,6 +195,7 @@ _ORG_CONTEXT = regex.compile(
 _ORG_CONTEXT_LOWER = regex.compile(
     r"\bthe[ \t]+(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*(?:[ \t]+\p{Ll}[\p{Ll}\p{M}\d'’-]*){0,2})[ \t]+(?:office|offices|headquarters)[ \t]+(?:is|are)\b"  # noqa: E501 (one regular expression, easier to read unbroken)
     r"|\bthe[ \t]+address[ \t]+of[ \t]+(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*(?:[ \t]+\p{Ll}[\p{Ll}\p{M}\d'’-]*){0,2})[ \t]+is\b"  # noqa: E501 (one regular expression, easier to read unbroken)
+    r"|\bis[ \t]+from[ \t]+(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*)(?=[ \t]*(?:[.!?,\n]|$))"
     r"|(?:^|(?<=[.!?\n][ \t]{0,3}))(?P<n>\p{Ll}[\p{Ll}\p{M}\d'’-]*(?:[ \t]+\p{Ll}[\p{Ll}\p{M}\d'’-]*){0,4})[ \t]+(?:is|was)[ \t]+the[ \t]+brainchild\b"  # noqa: E501 (one regular expression, easier to read unbroken)
 )
 
@@ -230,6 +231,21 @@ _NAMED_LOWER = regex.compile(
     r"|\b(?:what['’]?s|what[ \t]+is)[ \t]+your[ \t]+name[ \t]*\?|\bname[ \t]+on[ \t]+the[ \t]+account[ \t]*\?"
     r"(?:[ \t]*user[ \t]*:)?|[\"”][ \t]*,?[ \t]*says)[ \t]+"
     r"(?P<n>\p{Ll}[\p{Ll}\p{M}'’-]+(?:[ \t]+\p{Ll}[\p{Ll}\p{M}'’-]+)?)"
+)
+# The person a thing is given or told to: "Robert had given Chise his address", "told sara her
+# results" (the possessive after the object says it is a person).
+_GIVEN_TO = regex.compile(
+    r"(?<![\p{L}\p{M}])(?i:gave|given|give|gives|told|tell|tells|sent|showed|shown|handed|asked)[ \t]+"
+    r"(?P<n>\p{L}[\p{L}\p{M}'’-]+)[ \t]+(?i:his|her|their|my|our|your)\b"
+)
+# A work named after its author: "unlike the söderberg novel", "the Sage biography".
+_AUTHOR_OF = regex.compile(
+    r"(?<![\p{L}\p{M}])(?i:the)[ \t]+(?P<n>\p{L}[\p{L}\p{M}'’-]+)[ \t]+(?i:novel|novels|book|books|biography"
+    r"|memoir|memoirs|poem|poems|play|plays|film|films|movie|version|song|songs|album|albums|essay|essays)\b"
+)
+# A name addressed at the end of a sentence: "don't go to town, carmen!", "thanks, Heather."
+_VOCATIVE = regex.compile(
+    r",[ \t]+(?P<n>\p{L}[\p{L}\p{M}'’-]+)[ \t]*[!?.]+(?=[ \t]*(?:$|\n|[\"”']))", regex.MULTILINE
 )
 # A name with a relation after it: "I'm Misty's daughter", "roberto's son".
 _KIN_OF = regex.compile(
@@ -365,7 +381,9 @@ def find_names(text: str, entities: Iterable[tuple[int, int, str]] = ()) -> list
     if lower_doc:
         for m in _ORG_CONTEXT_LOWER.finditer(text):
             for start, end in m.spans("n"):
-                if start >= 0 and text[start:end] not in _FUNCTION:
+                name = text[start:end]
+                # One English word is no company name ("the main office is", "is from work").
+                if start >= 0 and name not in _FUNCTION and (" " in name or name not in english):
                     found.append((start, end, ORGANIZATION))
         for m in _ORG_SUFFIXED_LOWER.finditer(text):
             found.append((m.start(), m.end(), ORGANIZATION))
@@ -449,6 +467,32 @@ def _named_and_subjects(
         last = words[-1] if second and second not in _FUNCTION and known else words[0]
         start = m.start("n")
         found.append((start, start + last.end(), PERSON))
+    for m in _GIVEN_TO.finditer(text):
+        if a_name(m.group("n")) and m.group("n").casefold() not in COMMON_WORDS:
+            found.append((*m.span("n"), PERSON))
+    for m in _AUTHOR_OF.finditer(text):
+        word = m.group("n")
+        folded = word.casefold()
+        # Capitalised, any name-like word ("the Sage novel"); lower case, only one that is no
+        # English word ("the söderberg novel", not "the new novel").
+        if folded not in _FUNCTION and (
+            (
+                word[0].isupper()
+                and not _sentence_start(text, m.start("n"))
+                and (a_name(word) or folded in COMMON_WORDS)
+            )
+            or folded not in english
+        ):
+            found.append((*m.span("n"), PERSON))
+    for m in _VOCATIVE.finditer(text):
+        word = m.group("n")
+        folded = word.casefold()
+        if folded in _FUNCTION | _NOT_SUBJECTS:
+            continue
+        # A census given name (capitalised, even an everyday word: "Heather"). Not any unknown word:
+        # chat ends sentences with ", lol!" and misspellings.
+        if (word[0].isupper() and folded in given) or (folded in given and folded not in COMMON_WORDS):
+            found.append((*m.span("n"), PERSON))
     for m in _KIN_OF.finditer(text):
         word = m.group("n")
         if word.casefold() not in _FUNCTION | _NOT_SUBJECTS and (word[0].isupper() or a_name(word)):

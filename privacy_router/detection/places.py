@@ -109,9 +109,12 @@ _TRAVEL = (
     r"|living|stayed|staying|emigrated|immigrated|commuted|commutes)"
     r"(?:[ \t]+(?i:here|there|back|home|away|over|out))?[ \t]+(?i:to|in|at|from|into|near)[ \t]+"
 )
-# In all-lower-case text, one word after a verb of travel that is not an English word ("grew up in
-# lubbeek", "flew to finnbogastaðir").
-_TRAVELLED_TO_LOWER = regex.compile(rf"{_TRAVEL}(?P<n>\p{{Ll}}[\p{{Ll}}\p{{M}}'’-]+)(?![\p{{L}}\p{{M}}])")
+# In all-lower-case text, one word after a verb of travel or a "where:" label that is not an English
+# word ("grew up in lubbeek", "flew to finnbogastaðir", "where: morjärv country club").
+_WHERE_LABEL = r"(?<![\p{L}\p{M}])where[ \t]*:[ \t]*"
+_TRAVELLED_TO_LOWER = regex.compile(
+    rf"(?:{_TRAVEL}|{_WHERE_LABEL})(?P<n>\p{{Ll}}[\p{{Ll}}\p{{M}}'’-]+)(?![\p{{L}}\p{{M}}])"
+)
 _TRAVELLED_TO = regex.compile(
     rf"{_TRAVEL}(?P<n>{_CAP_RUN})"
     rf"|(?<![\p{{L}}\p{{M}}])(?i:home[ \t]?town|home[ \t]+city|city[ \t]+of|town[ \t]+of|village[ \t]+of)"

@@ -52,6 +52,9 @@ ADDRESSES = [
         "05 Björkvägen 55\n Suite 988\n GETINGE\n Kingdom of the Netherlands 37521",
     ),
     ("intersection-with-and", "Meet me at Hastings and 17 Main Street", "Hastings and 17 Main Street"),
+    ("name-with-a-month-s-letters", "The office is at Jan and Archkogl 67", "Jan and Archkogl 67"),
+    ("arrived-at", "The letter arrived at Archie and Estrela 57 last night.", "Archie and Estrela 57"),
+    ("town-district-number", "Tara lives at 63 Tylova 42, Karlovy Vary 17", "63 Tylova 42, Karlovy Vary 17"),
     (
         "and-then-pronoun-ends-the-block",
         "I live at 12 Main Street, Springfield and I want a refund.",
@@ -156,6 +159,13 @@ NAMES = [
     ("brainchild", "Quillfeather is the brainchild of two nurses", {("Quillfeather", "ORGANIZATION")}),
     ("address-of", "The address of Transunion is 17 Hastings Street", {("Transunion", "ORGANIZATION")}),
     ("lower-case-office", "the datamyne office is at 21 rue sidi", {("datamyne", "ORGANIZATION")}),
+    ("lower-case-is-from-company", "kelima is from brightscope", {("brightscope", "ORGANIZATION")}),
+    ("given-to-with-possessive", "Robert had given Chise his address", {("Chise", "PERSON")}),
+    ("lower-case-given-to", "nicholas had given sara his address", {("sara", "PERSON")}),
+    ("author-of-a-novel", "unlike the söderberg novel, it is short", {("söderberg", "PERSON")}),
+    ("capitalised-author", "Unlike the Sage novel, it is short", {("Sage", "PERSON")}),
+    ("vocative-lower-case", "don't go to town, carmen!", {("carmen", "PERSON")}),
+    ("vocative-everyday-word-name", "Don't go to town, Heather!", {("Heather", "PERSON")}),
 ]
 
 NOT_NAMES = [
@@ -179,6 +189,11 @@ NOT_NAMES = [
     ("role-subject", "Doctor said I should rest."),
     ("camel-case-subject", "ChatGPT said the dose was fine and NASA wrote back."),
     ("article-not-initial", "i need to take a walker to the clinic"),
+    ("vocative-word", "Thanks, everyone!"),
+    ("english-word-before-novel", "I liked the new novel."),
+    ("pronoun-given-to", "He gave them his word."),
+    ("lower-case-is-from-english-word", "she is from work"),
+    ("lower-case-english-office", "the main office is at the end of the hall"),
 ]
 
 

@@ -45,6 +45,7 @@ FOUND = [
     ),
     ("writer-is-in", "I am in TYSTBERGA for a business trip", {("TYSTBERGA", "LOCATION")}),
     ("lower-case-town-after-travel", "dr. hurst grew up in onnezies.", {("onnezies", "LOCATION")}),
+    ("lower-case-where-label", "when: today\nwhere: morjärv country club.", {("morjärv", "LOCATION")}),
     ("town-with-particle", "We moved here from Paterna del Madera", {("Paterna del Madera", "LOCATION")}),
     ("street-in-town", "The song is about Pachergasse street in BÜSCHENDORF.", {("BÜSCHENDORF", "LOCATION")}),
     ("weekday-after-town", "She moved to Boston on Monday", {("Boston", "LOCATION")}),
