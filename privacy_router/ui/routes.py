@@ -286,7 +286,8 @@ def utcnow() -> datetime:
 
 
 def _checkpoints(gw: Gateway) -> tuple[list[CheckpointView], CheckpointView | None]:
-    """Every origin's newest checkpoint, and the one of this gateway's own log (None: none yet)."""
+    """Every origin's newest checkpoint, and the one of this gateway's own log (None: none yet).
+    Blocking (file reads, signature checks): call it from a worker thread, never on the event loop."""
     settings = gw.settings.audit
     if settings.checkpoint_dir is None:
         return [], None
@@ -652,7 +653,9 @@ async def integrity(request: Request, session: Session, principal: Principal) ->
     # between leaves neither its progress nor its result on the page, and nothing left to poll.
     progress = job.progress() if job is not None else None
     last = getattr(request.app.state, "ui_last_verify", None)
-    views, _ = _checkpoints(gw)
+    # Reading the files and checking each signature grows with the folder: off the event loop,
+    # which also relays live completions.
+    views, _ = await run_in_threadpool(_checkpoints, gw)
     return render(
         request,
         "integrity.html",

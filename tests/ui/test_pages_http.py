@@ -1,6 +1,7 @@
-"""The Economics page and the record and integrity pages after `audit archive`, over HTTP against the
-recorded gateway (tests/ui/conftest.py: real traffic, seqs 1..11 on 2026-03-02..04, checkpoints at 5
-and 11, shadowed decisions 12..14). No browser: the numbers are read from the served HTML.
+"""The Economics page, the integrity page under a slow checkpoint read, and the record and integrity
+pages after `audit archive`, over HTTP against the recorded gateway (tests/ui/conftest.py: real
+traffic, seqs 1..11 on 2026-03-02..04, checkpoints at 5 and 11, shadowed decisions 12..14). No
+browser: the numbers are read from the served HTML.
 
 The tests run in file order: the last one archives records 1..11 of this module's gateway."""
 
@@ -9,15 +10,27 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from privacy_router.audit.merkle import inclusion_proof
+from privacy_router.ui import routes
+from privacy_router.ui.evidence import CheckpointView, latest_checkpoints
 from privacy_router.ui.session import COOKIE
 from tests.api.test_audit_api import COMPLIANCE, SENSITIVE_VALUES, Recorded, audit_queries
-from tests.ui.conftest import ORIGIN, archive_the_checkpointed_records, cli_economics, priced
+from tests.ui.conftest import (
+    CHECKPOINT_SIZE,
+    ORIGIN,
+    OTHER_ORIGIN,
+    archive_the_checkpointed_records,
+    cli_economics,
+    priced,
+)
 
 RANGE = {"from": "2026-03-02", "to": "2026-03-04"}
 
@@ -105,6 +118,49 @@ def test_the_economics_page_refuses_a_bad_range(recorded: Recorded) -> None:
         r = get(recorded, sid, "/ui/economics", **params)
         assert r.status_code == 400, params
         assert message in r.text
+
+
+# -- the event loop -------------------------------------------------------------------------------
+
+
+def test_a_slow_checkpoint_read_leaves_the_event_loop_free(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The integrity page reads and checks the checkpoint files in a worker thread: while that read
+    is held up for a second, ``/healthz`` on the same gateway (same event loop) is answered first."""
+    reading = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> list[CheckpointView]:
+        reading.set()
+        time.sleep(1)
+        return latest_checkpoints(*args, **kwargs)
+
+    monkeypatch.setattr(routes, "latest_checkpoints", slow)
+    sid = session(recorded)
+    finished: list[str] = []
+    page: list[httpx.Response] = []
+
+    def view_page() -> None:
+        page.append(get(recorded, sid, "/ui/integrity"))
+        finished.append("page")
+
+    viewer = threading.Thread(target=view_page)
+    viewer.start()
+    try:
+        assert reading.wait(30), "the integrity page never read the checkpoints"
+        health = httpx.get(f"{recorded.url}/healthz", timeout=60)
+        finished.append("healthz")
+    finally:
+        viewer.join(60)
+    assert finished == ["healthz", "page"]
+    assert health.status_code == 200
+    assert page[0].status_code == 200
+    # The same page as without the delay: both logs' newest checkpoints, signatures checked.
+    shown = page[0].text
+    assert re.findall(r'<tr data-origin="([^"]*)">', shown) == [OTHER_ORIGIN, ORIGIN]
+    assert re.findall(r'data-col="size">(\d+)<', shown) == ["3", str(CHECKPOINT_SIZE)]
+    assert re.findall(r'data-col="signature" class="ok">([^<]*)<', shown) == ["verified", "verified"]
+    assert re.findall(r'data-col="age">([^<]*)<', shown) == ["2 h 5 min", "2 h 5 min"]
 
 
 # -- after `audit archive` ------------------------------------------------------------------------
