@@ -65,11 +65,13 @@ _SPELLED = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[a-z]+", re.IGNORECASE)
-# "john [at] example [dot] com", "john (at) example (dot) com", "john at example dot com".
+# "john [at] example [dot] com", "john (at) example (dot) com", "john at example dot com",
+# "maria at clinic.example". A bare full stop joins labels only without spaces around it: "given at
+# night. Pain improved" is two sentences, not an address.
 _OPEN, _CLOSE = r"[\[\(\{<]", r"[\]\)\}>]"
 _EMAIL_LEET = re.compile(
     rf"\b([\w.+-]+)\s*(?:{_OPEN}\s*(?:at|@)\s*{_CLOSE}|\s(?:at)\s)\s*([\w-]+)"
-    rf"((?:\s*(?:{_OPEN}\s*(?:dot|\.)\s*{_CLOSE}|\s(?:dot)\s|\.)\s*[\w-]+)+)",
+    rf"((?:\s*{_OPEN}\s*(?:dot|\.)\s*{_CLOSE}\s*[\w-]+|\s+dot\s+[\w-]+|\.[\w-]+)+)",
     re.IGNORECASE,
 )
 _DOT_SPLIT = re.compile(rf"\s*(?:{_OPEN}\s*(?:dot|\.)\s*{_CLOSE}|\sdot\s|\.)\s*", re.IGNORECASE)

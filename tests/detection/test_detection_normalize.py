@@ -23,6 +23,14 @@ VIEW_CASES = [
     ),
     ("ssn five three six nine zero four three nine nine", [("normalized", "ssn 536904399")], "spelled-out"),
     ("mail john [at] example [dot] com now", [("normalized", "mail john@example.com now")], "at-dot"),
+    ("mail john at example dot com now", [("normalized", "mail john@example.com now")], "at-dot-words"),
+    ("write to maria at clinic.example", [("normalized", "write to maria@clinic.example")], "at-real-dots"),
+    ("The dose was given at night. Pain improved.", [], "at-then-sentence-end-is-no-address"),
+    (
+        "last reachable at 10.34.201.7. Device serial",
+        [("compact", "last reachable at 10342017. Device serial")],  # digits joined, no e-mail rebuilt
+        "at-an-ip-address-is-no-e-mail",
+    ),
     ("mail j o h n @ x . c o m now", [("compact", "mail john@x.com now")], "spaced-out"),
     ("ssn 536 90\n4399", [("compact", "ssn 536904399")], "line-wrapped"),
     ("x %35%33%36", [("decoded", "x 536")], "url-encoding"),
