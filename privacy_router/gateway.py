@@ -1,14 +1,16 @@
 """The long-lived parts of one router process, built once from Settings.
 
 Loading the spaCy pipeline and compiling the policy take seconds; both happen here, at start-up,
-never per request. Readiness (``/readyz``) is true only when every part loaded and the audit store
-accepts writes.
+never per request. What the parts still load on first use is loaded by ``warm_up`` before the server
+accepts connections. Readiness (``/readyz``) is true only when every part loaded and warmed up and
+the audit store accepts writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,6 +29,7 @@ from privacy_router.detection.engine import DetectionEngine
 from privacy_router.detection.workers import DetectionPool
 from privacy_router.errors import AuditWriteError, ConfigError, DetectionError
 from privacy_router.policy.base import PolicyEngine
+from privacy_router.policy.embedded import EmbeddedPolicyEngine
 from privacy_router.policy.factory import policy_engine_from_settings
 from privacy_router.policy.lifecycle import ReloadingPolicyEngine, ShadowPolicy
 from privacy_router.types import Finding
@@ -36,6 +39,16 @@ from privacy_router.upstream.pool import HealthMonitor, Pool, build_pools
 from privacy_router.upstream.stats import BackendStats
 
 log = structlog.get_logger("privacy_router.gateway")
+
+# Scanned once per detection engine by ``Gateway.warm_up``. A plain word loads spaCy but not what
+# the validators load on their first candidate: phonenumbers' per-region metadata and patterns, and
+# tldextract's suffix table for e-mail domains (a few hundred ms of a fresh process's first scan,
+# docs/performance.md "Cold start"). Made up, with reserved values only: example.com and
+# example.org (RFC 2606), a 555-01xx number (fictional in the NANP) and 192.0.2.10 (RFC 5737).
+WARM_UP_TEXT = (
+    "Warm-up sample, no real data: Jane Doe (jane.doe@example.com, +1 202-555-0147) "
+    "asked on 12 March 2024 about 192.0.2.10 and https://www.example.org/a."
+)
 
 
 @dataclass
@@ -64,6 +77,8 @@ class Gateway:
     fingerprint: str = field(init=False, repr=False)
     # Load shedding in front of detection (admission.py).
     admission: Admission = field(init=False, repr=False)
+    # Set once warm_up() has run; until then the gateway is not ready.
+    warm_up_done: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.auth = Authenticator.from_settings(self.settings)
@@ -156,7 +171,42 @@ class Gateway:
     def is_onprem(self, backend: Backend) -> bool:
         return any(b is backend for b in self.onprem)
 
+    async def warm_up(self) -> None:
+        """Do the first-use work of each in-process part once, before serving, so that no user's
+        request pays it. Nothing leaves the process: no backend, OPA or audit store is called, the
+        findings cache, admission and request metrics are bypassed, and the sample is not logged.
+
+        The sample goes to the engines that serve requests: one scan per detection worker (sent
+        together: an idle worker takes the next call, so each gets one), or the in-process engine,
+        within the deadline a request's scan has. A scan that fails is logged and not retried: warming
+        up never decides whether the gateway starts (the first request then pays the cost, and a
+        broken detector fails it closed as always). The embedded policy runs once on an empty input,
+        whatever it answers: regopy's first query costs a few ms more than the next."""
+        t0 = time.perf_counter()
+        timeout = self.settings.server.detection_timeout_s
+        try:
+            if self.pool is not None:
+                pool = self.pool
+                await asyncio.gather(*(pool.analyze([WARM_UP_TEXT], timeout) for _ in range(pool.workers)))
+            else:
+                loop = asyncio.get_running_loop()
+                scan = loop.run_in_executor(self.executor, self.detector.analyze, [WARM_UP_TEXT])
+                await asyncio.wait_for(scan, timeout=timeout)
+        except Exception as exc:
+            log.warning("warm_up_failed", part="detection", error=type(exc).__name__)
+        active = self.policy.active if isinstance(self.policy, ReloadingPolicyEngine) else self.policy
+        shadow = self.shadow.engine if self.shadow is not None else None
+        for engine in (active, shadow):
+            if isinstance(engine, EmbeddedPolicyEngine):
+                try:
+                    engine.evaluate_raw({})
+                except Exception as exc:  # warming never decides whether the gateway starts
+                    log.warning("warm_up_failed", part="policy", error=type(exc).__name__)
+        self.warm_up_done = True
+        log.info("warmed_up", duration_ms=round((time.perf_counter() - t0) * 1000, 1))
+
     async def start(self) -> None:
+        await self.warm_up()
         await self.health.start()
         if self.auth.keys.keys_file is not None:
             signals.subscribe("keys", self.auth.keys.reload)  # kill -HUP: re-read the keys file now
@@ -179,6 +229,8 @@ class Gateway:
         self.audit.close()
 
     def ready(self) -> tuple[bool, str]:
+        if not self.warm_up_done:
+            return False, "warming up"
         # The OPA engine is ready only once OPA reports its bundles active (GET /health?bundles=true).
         policy_ready = getattr(self.policy, "ready", None)
         if callable(policy_ready) and not policy_ready():
