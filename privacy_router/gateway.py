@@ -26,7 +26,7 @@ from privacy_router.auth.guard import Authenticator
 from privacy_router.config import Settings
 from privacy_router.detection.cache import FindingsCache, engine_fingerprint
 from privacy_router.detection.engine import DetectionEngine
-from privacy_router.detection.workers import DetectionPool
+from privacy_router.detection.workers import WARM_UP_TEXT, DetectionPool
 from privacy_router.errors import AuditWriteError, ConfigError, DetectionError
 from privacy_router.policy.base import PolicyEngine
 from privacy_router.policy.embedded import EmbeddedPolicyEngine
@@ -39,16 +39,6 @@ from privacy_router.upstream.pool import HealthMonitor, Pool, build_pools
 from privacy_router.upstream.stats import BackendStats
 
 log = structlog.get_logger("privacy_router.gateway")
-
-# Scanned once per detection engine by ``Gateway.warm_up``. A plain word loads spaCy but not what
-# the validators load on their first candidate: phonenumbers' per-region metadata and patterns, and
-# tldextract's suffix table for e-mail domains (a few hundred ms of a fresh process's first scan,
-# docs/performance.md "Cold start"). Made up, with reserved values only: example.com and
-# example.org (RFC 2606), a 555-01xx number (fictional in the NANP) and 192.0.2.10 (RFC 5737).
-WARM_UP_TEXT = (
-    "Warm-up sample, no real data: Jane Doe (jane.doe@example.com, +1 202-555-0147) "
-    "asked on 12 March 2024 about 192.0.2.10 and https://www.example.org/a."
-)
 
 
 @dataclass

@@ -38,6 +38,17 @@ log = structlog.get_logger("privacy_router.detection.workers")
 # The engine of this worker process (None in the gateway process).
 _ENGINE: object | None = None
 
+# Scanned by every fresh worker (and by ``Gateway.warm_up``) before it serves a request. A plain word
+# loads spaCy but not what the validators load on their first candidate: phonenumbers' per-region
+# metadata and patterns, and tldextract's suffix table for e-mail domains (a few hundred ms of a fresh
+# process's first scan, docs/performance.md "Cold start"). Made up, with reserved values only:
+# example.com and example.org (RFC 2606), a 555-01xx number (fictional in the NANP) and 192.0.2.10
+# (RFC 5737).
+WARM_UP_TEXT = (
+    "Warm-up sample, no real data: Jane Doe (jane.doe@example.com, +1 202-555-0147) "
+    "asked on 12 March 2024 about 192.0.2.10 and https://www.example.org/a."
+)
+
 
 def _init_worker(settings: DetectionSettings) -> None:
     global _ENGINE
@@ -94,9 +105,10 @@ class DetectionPool:
 
     def _warm_up(self, executor: ProcessPoolExecutor) -> None:
         # Python 3.9+ spawns a worker only when none is idle; submitting N calls back to back
-        # makes all N start (and proves each engine answers).
+        # makes all N start (and proves each engine answers). A pool that replaces a dead one warms
+        # the same way, so the request after a worker crash does not pay the cold start either.
         warm: list[Future[list[list[Finding]]]] = [
-            executor.submit(_analyze_in_worker, ["warm-up"]) for _ in range(self.workers)
+            executor.submit(_analyze_in_worker, [WARM_UP_TEXT]) for _ in range(self.workers)
         ]
         for f in warm:
             f.result(timeout=self.start_timeout_s)

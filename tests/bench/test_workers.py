@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from concurrent.futures import Future
 
 import pytest
 
 from privacy_router.config import DetectionSettings
 from privacy_router.detection.engine import DetectionEngine
-from privacy_router.detection.workers import DetectionPool
+from privacy_router.detection.workers import WARM_UP_TEXT, DetectionPool
 from privacy_router.errors import DetectionError
 
 TEXTS = ["Patient MRN 00482913, call 212-555-0187 or write to jane.roe@example.com.", "Name three colours."]
@@ -32,6 +33,28 @@ def test_worker_findings_equal_in_process_findings_and_a_killed_worker_fails_clo
         assert pool.pids() != [pid]
     finally:
         pool.close()
+
+
+def test_every_fresh_pool_warms_its_workers_on_the_sample_not_a_word(
+    detection_engine: DetectionEngine,
+) -> None:
+    """Start-up and the replacement of a dead pool both warm each worker on ``WARM_UP_TEXT``, which
+    reaches the phone and e-mail validators (their data loads on first use); the stand-in executor
+    records what would be sent to the worker processes."""
+    submitted: list[list[str]] = []
+
+    class Recording:
+        def submit(self, fn: object, texts: list[str]) -> Future[list[list[object]]]:
+            submitted.append(texts)
+            done: Future[list[list[object]]] = Future()
+            done.set_result([[]])
+            return done
+
+    pool = DetectionPool(DetectionSettings(), 2)
+    pool._warm_up(Recording())  # type: ignore[arg-type]  # the stand-in has submit() only
+    assert submitted == [[WARM_UP_TEXT], [WARM_UP_TEXT]]
+    kinds = {f.entity_type for f in detection_engine.analyze([WARM_UP_TEXT])[0]}
+    assert {"PHONE_NUMBER", "EMAIL_ADDRESS"} <= kinds
 
 
 def test_pool_needs_a_worker() -> None:
