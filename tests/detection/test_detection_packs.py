@@ -62,9 +62,9 @@ def test_bundled_packs_are_discovered_without_the_class_mapping() -> None:
 def test_pack_version_is_version_plus_file_hash(engine: DetectionEngine) -> None:
     versions = {
         "credentials": "2026.11.1",
-        "national_ids": "2026.11.3",
+        "national_ids": "2026.11.4",
         "pci": "2026.11.2",
-        "phi": "2026.11.5",
+        "phi": "2026.11.6",
     }
     digests = {n: hashlib.sha256((DETECTORS / f"{n}.yaml").read_bytes()).hexdigest() for n in versions}
     assert engine.pack_versions == {n: f"{versions[n]}+{d[:12]}" for n, d in digests.items()}
