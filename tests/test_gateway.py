@@ -13,12 +13,11 @@ import pytest
 from prometheus_client import REGISTRY, generate_latest
 from structlog.testing import capture_logs
 
-from privacy_router.config import load_settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.gateway import WARM_UP_TEXT, Gateway
 from privacy_router.testing import RunningSimulator
 from privacy_router.types import Finding
-from tests.integration.conftest import US_KEY, sha
+from tests.integration.conftest import gateway_settings
 
 
 @pytest.fixture
@@ -35,18 +34,7 @@ def make_gateway(
     tmp_path: Path, detector: DetectionEngine, sims: tuple[RunningSimulator, RunningSimulator], workers: int
 ) -> Gateway:
     onprem, external = sims
-    settings = load_settings(
-        None,
-        detection={"workers": workers},
-        audit={"sqlite_path": str(tmp_path / "audit.db")},
-        backends={
-            "onprem": [
-                {"name": "vllm-a", "url": onprem.url, "region": "us-east", "models": ["llama-3.1-8b"]}
-            ],
-            "external": [{"name": "openai", "url": external.url, "region": "us", "models": ["gpt-4o"]}],
-        },
-        api_keys=[{"key_sha256": sha(US_KEY), "service": "svc", "tenant": "acme", "jurisdiction": "US"}],
-    )
+    settings = gateway_settings(tmp_path, onprem.url, external.url, detection={"workers": workers})
     return Gateway.from_settings(settings, detector=detector)
 
 

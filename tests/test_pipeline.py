@@ -12,13 +12,12 @@ import openai
 import pytest
 
 from privacy_router.app import create_app
-from privacy_router.config import load_settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.errors import AuditWriteError
 from privacy_router.gateway import Gateway
 from privacy_router.pipeline import _strictest_hint
 from privacy_router.testing import RunningSimulator, ServerThread, free_port
-from tests.integration.conftest import US_KEY, sha
+from tests.integration.conftest import US_KEY, gateway_settings
 
 CLEAN = "Name three primary colours."
 PHI = "Patient MRN 00482913 was admitted with chest pain."
@@ -37,17 +36,8 @@ def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSimu
 def make_gateway(
     tmp_path: Path, engine: DetectionEngine, onprem_url: str, external_url: str, **server: Any
 ) -> Gateway:
-    settings = load_settings(
-        None,
-        server={"detection_timeout_s": 2.0, **server},
-        audit={"sqlite_path": str(tmp_path / "audit.db")},
-        backends={
-            "onprem": [
-                {"name": "vllm-a", "url": onprem_url, "region": "us-east", "models": ["llama-3.1-8b"]}
-            ],
-            "external": [{"name": "openai", "url": external_url, "region": "us", "models": ["gpt-4o"]}],
-        },
-        api_keys=[{"key_sha256": sha(US_KEY), "service": "svc", "tenant": "acme", "jurisdiction": "US"}],
+    settings = gateway_settings(
+        tmp_path, onprem_url, external_url, server={"detection_timeout_s": 2.0, **server}
     )
     return Gateway.from_settings(settings, detector=engine)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from privacy_router.config import Settings, load_settings
 from privacy_router.testing import RunningGateway, RunningSimulator
 
 US_KEY = "test-key-us"
@@ -44,6 +45,23 @@ class Stack:
 
     def external_text(self) -> str:
         return "\n".join(json.dumps(b, ensure_ascii=False) for b in self.external_bodies())
+
+
+def gateway_settings(tmp_path: Path, onprem_url: str, external_url: str, **sections: Any) -> Settings:
+    """In-process gateway settings: one on-prem vLLM and one external OpenAI simulator, a SQLite audit
+    log in ``tmp_path``, one US key (tenant "acme"); ``sections`` add or replace settings sections."""
+    return load_settings(
+        None,
+        audit={"sqlite_path": str(tmp_path / "audit.db")},
+        backends={
+            "onprem": [
+                {"name": "vllm-a", "url": onprem_url, "region": "us-east", "models": ["llama-3.1-8b"]}
+            ],
+            "external": [{"name": "openai", "url": external_url, "region": "us", "models": ["gpt-4o"]}],
+        },
+        api_keys=[{"key_sha256": sha(US_KEY), "service": "svc", "tenant": "acme", "jurisdiction": "US"}],
+        **sections,
+    )
 
 
 def write_config(path: Path, onprem_url: str, external_url: str, audit_db: Path, **extra: Any) -> Path:

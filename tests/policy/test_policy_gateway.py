@@ -15,14 +15,13 @@ import httpx
 import pytest
 
 from privacy_router.app import create_app
-from privacy_router.config import load_settings
 from privacy_router.detection.engine import DetectionEngine
 from privacy_router.gateway import Gateway
 from privacy_router.policy.failure import FAILURE_POLICY_ID, FAILURE_REASON
 from privacy_router.policy.opa_testserver import OpaTestServer
 from privacy_router.resources import resource_dir
 from privacy_router.testing import RunningSimulator, ServerThread, free_port
-from tests.integration.conftest import US_KEY, sha
+from tests.integration.conftest import US_KEY, gateway_settings
 
 CLEAN = "Name three primary colours."
 POLICIES = resource_dir("policies")
@@ -63,18 +62,8 @@ def make_gateway(
     tmp_path: Path, detector: DetectionEngine, sims: tuple[RunningSimulator, RunningSimulator], **policy: Any
 ) -> Gateway:
     onprem, external = sims
-    settings = load_settings(
-        None,
-        server={"detection_timeout_s": 5.0},
-        policy=policy,
-        audit={"sqlite_path": str(tmp_path / "audit.db")},
-        backends={
-            "onprem": [
-                {"name": "vllm-a", "url": onprem.url, "region": "us-east", "models": ["llama-3.1-8b"]}
-            ],
-            "external": [{"name": "openai", "url": external.url, "region": "us", "models": ["gpt-4o"]}],
-        },
-        api_keys=[{"key_sha256": sha(US_KEY), "service": "svc", "tenant": "acme", "jurisdiction": "US"}],
+    settings = gateway_settings(
+        tmp_path, onprem.url, external.url, server={"detection_timeout_s": 5.0}, policy=policy
     )
     return Gateway.from_settings(settings, detector=detector)
 
