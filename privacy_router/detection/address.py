@@ -37,6 +37,8 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from privacy_router.detection.results import recognizer_result
+
 
 def word_set(text: str) -> frozenset[str]:
     """A word list written as one space-separated string."""
@@ -345,13 +347,4 @@ class AddressRecognizer(EntityRecognizer):
         for start, end in find_addresses(text):
             while end > start and text[end - 1] in " \t\r\n,>":
                 end -= 1
-            yield RecognizerResult(
-                ENTITY,
-                start,
-                end,
-                STRONG,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: NAME,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
+            yield recognizer_result(self, ENTITY, start, end, STRONG)

@@ -43,6 +43,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from privacy_router.detection.address import word_set
 from privacy_router.detection.propernouns import english_words
+from privacy_router.detection.results import recognizer_result
 
 PERSON = "PERSON"
 ORGANIZATION = "ORGANIZATION"
@@ -602,22 +603,11 @@ class NameRecognizer(EntityRecognizer):
             for e in (nlp_artifacts.entities if nlp_artifacts is not None else [])
             if e.label_ in ("PERSON", "PER")
         ]
-        out: list[RecognizerResult] = []
-        for start, end, kind in find_names(text, spacy_people):
-            if kind in entities and end > start:
-                out.append(
-                    RecognizerResult(
-                        kind,
-                        start,
-                        end,
-                        SCORE,
-                        recognition_metadata={
-                            RecognizerResult.RECOGNIZER_NAME_KEY: NAME,
-                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                        },
-                    )
-                )
-        return out
+        return [
+            recognizer_result(self, kind, start, end, SCORE)
+            for start, end, kind in find_names(text, spacy_people)
+            if kind in entities and end > start
+        ]
 
 
 def not_a_person(text: str, start: int, end: int) -> bool:

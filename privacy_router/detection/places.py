@@ -46,6 +46,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from privacy_router.detection.address import word_set
 from privacy_router.detection.propernouns import english_words
+from privacy_router.detection.results import recognizer_result
 from privacy_router.resources import resource_dir
 
 LOCATION = "LOCATION"
@@ -416,16 +417,7 @@ class PlaceRecognizer(EntityRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         return [
-            RecognizerResult(
-                kind,
-                start,
-                end,
-                SCORE,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: NAME,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
+            recognizer_result(self, kind, start, end, SCORE)
             for start, end, kind in find_places(text)
             if kind in entities
         ]

@@ -18,6 +18,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from privacy_router.detection.results import recognizer_result
 from privacy_router.resources import resource_dir
 
 PERSON = "PERSON"
@@ -102,15 +103,6 @@ class ProperNounRecognizer(EntityRecognizer):
         found = nlp_artifacts.entities if nlp_artifacts is not None else []
         covered = [(e.start_char, e.end_char) for e in found if e.label_ in _REPORTED]
         return [
-            RecognizerResult(
-                PERSON,
-                start,
-                end,
-                SCORE,
-                recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: NAME,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                },
-            )
+            recognizer_result(self, PERSON, start, end, SCORE)
             for start, end in find_proper_nouns(text, covered)
         ]
